@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Shared functions for hack/run.sh and hack/testenv.sh: find or install Redis and
+# PostgreSQL, and start private instances of them from local binaries.
+# Source it; it defines functions only.
+
+log() { printf '%s %s\n' "[$(basename "$0")]" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# port_open HOST PORT: true when something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# apt_install PKG...: install Debian packages when we may (root + apt-get).
+apt_install() {
+  command -v apt-get >/dev/null || die "missing $*: install it with your package manager"
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo -n)
+  log "installing $* with apt-get (once per machine)"
+  "${sudo[@]}" apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+    || die "could not install $*; install it yourself and re-run"
+}
+
+ensure_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  command -v redis-server >/dev/null || die "redis-server not found after install"
+}
+
+# pg_bindir prints the directory holding initdb/pg_ctl, installing PostgreSQL if needed.
+pg_bindir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [[ -x $d/initdb ]] && { echo "$d"; return; }
+  done
+  command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return; }
+  apt_install postgresql >&2
+  for d in /usr/lib/postgresql/*/bin; do
+    [[ -x $d/initdb ]] && { echo "$d"; return; }
+  done
+  die "PostgreSQL binaries not found after install"
+}
+
+# wait_port HOST PORT WHAT: wait up to 30 s for a listener.
+wait_port() {
+  local _
+  for _ in $(seq 1 300); do
+    port_open "$1" "$2" && return 0
+    sleep 0.1
+  done
+  die "$3 did not come up on $1:$2 within 30 s"
+}
+
+# start_redis PORT DIR: Redis with AOF (appendfsync everysec) on 127.0.0.1:PORT,
+# data in DIR, daemonised; its PID is in DIR/redis.pid.
+start_redis() {
+  local port=$1 dir=$2
+  ensure_redis
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir" \
+    --appendonly yes --appendfsync everysec --save '' --databases 64 \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
+  wait_port 127.0.0.1 "$port" "Redis"
+  log "Redis up on 127.0.0.1:$port (AOF on, data in $dir)"
+}
+
+stop_redis() {
+  local dir=$1 pid
+  [[ -f $dir/redis.pid ]] || return 0
+  pid=$(<"$dir/redis.pid")
+  kill "$pid" 2>/dev/null && log "stopped Redis (pid $pid)"
+  rm -f "$dir/redis.pid"
+}
+
+# as_pg CMD...: PostgreSQL refuses to run as root; use the postgres user then.
+as_pg() {
+  if [[ $(id -u) -eq 0 ]]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# start_postgres PORT DIR: a throwaway cluster (trust auth, user postgres) on
+# 127.0.0.1:PORT with data in DIR, tuned for tests and local runs.
+start_postgres() {
+  local port=$1 dir=$2 bin
+  bin=$(pg_bindir)
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if [[ $(id -u) -eq 0 ]]; then
+    chown -R postgres: "$dir"
+    as_pg test -w "$dir" || die "user postgres cannot write $dir (a parent directory is not traversable); set DATA_DIR to another folder"
+  fi
+  if [[ ! -f $dir/PG_VERSION ]]; then
+    as_pg "$bin/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --no-sync >/dev/null \
+      || die "initdb failed in $dir"
+  fi
+  as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 30 start \
+    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c max_connections=200 -c fsync=${PG_FSYNC:-on}" >/dev/null \
+    || die "PostgreSQL did not start; see $dir/postgres.log"
+  wait_port 127.0.0.1 "$port" "PostgreSQL"
+  log "PostgreSQL up on 127.0.0.1:$port (data in $dir)"
+}
+
+stop_postgres() {
+  local dir=$1 bin
+  [[ -f $dir/postmaster.pid ]] || return 0
+  bin=$(pg_bindir)
+  as_pg "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null && log "stopped PostgreSQL ($dir)"
+}

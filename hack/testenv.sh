@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Test services on their own ports, never the user's data:
+#   hack/testenv.sh up    start Redis on 127.0.0.1:56379 and PostgreSQL on
+#                         127.0.0.1:55432 (data in .data/test/) unless they
+#                         already answer; print the variables the tests read
+#   hack/testenv.sh down  stop what `up` started
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=hack/lib.sh
+. hack/lib.sh
+
+REDIS_PORT=${TEST_REDIS_PORT:-56379}
+PG_PORT=${TEST_PG_PORT:-55432}
+DIR=${TEST_DATA_DIR:-.data/test}
+
+case ${1:-} in
+  up)
+    port_open 127.0.0.1 "$REDIS_PORT" || start_redis "$REDIS_PORT" "$DIR/redis"
+    # Tests recreate their databases, so durability buys nothing here.
+    port_open 127.0.0.1 "$PG_PORT" || PG_FSYNC=off start_postgres "$PG_PORT" "$DIR/postgres"
+    echo "export TEST_REDIS_ADDR=127.0.0.1:$REDIS_PORT"
+    echo "export TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+    ;;
+  down)
+    stop_redis "$DIR/redis"
+    stop_postgres "$DIR/postgres"
+    ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
