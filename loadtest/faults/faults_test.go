@@ -1,0 +1,503 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// scale holds the durations and sizes of a run: full length for
+// `make test-faults`, shortened with -short for `make test`.
+type scale struct {
+	Rate      int           // events/s offered during a scenario
+	Load      time.Duration // how long load runs
+	RedisDown time.Duration
+	PGDown    time.Duration
+	PersistN  int // scenario 4
+	Storm     int // scenario 7: distinct events
+	Copies    int // scenario 7: deliveries per event
+}
+
+func scaleFor() scale {
+	if testing.Short() {
+		return scale{Rate: 200, Load: 12 * time.Second, RedisDown: 5 * time.Second, PGDown: 8 * time.Second,
+			PersistN: 2000, Storm: 1000, Copies: 10}
+	}
+	return scale{Rate: 500, Load: 60 * time.Second, RedisDown: 10 * time.Second, PGDown: 30 * time.Second,
+		PersistN: 20000, Storm: 1000, Copies: 10}
+}
+
+// drainTimeout bounds waiting for the worker to persist everything: asynq
+// recovers the tasks of a killed worker only after its 30 s lease plus a 30 s
+// clock-skew margin, checked once a minute, so allow comfortably more.
+const drainTimeout = 4 * time.Minute
+
+// startLoad runs l in the background.
+func startLoad(l *load) <-chan *loadResult {
+	ch := make(chan *loadResult, 1)
+	go func() { ch <- l.Run(context.Background()) }()
+	return ch
+}
+
+func prefix(t *testing.T) string {
+	return fmt.Sprintf("%s-%d", strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), time.Now().UnixNano()%1e9)
+}
+
+// logResult prints the runner's view and the recovery figures.
+func logResult(t *testing.T, res *loadResult) {
+	t.Helper()
+	t.Logf("load: %s", res.Summary())
+}
+
+// ---------------------------------------------------------------------------
+// 1. Worker killed (SIGKILL) mid-load, restarted after a few seconds.
+func TestWorkerKilled(t *testing.T) {
+	sc := scaleFor()
+	s := NewStack(t)
+	s.Migrate()
+	in := s.StartIngress()
+	w := s.StartWorker()
+
+	l := &load{Targets: []string{in.HTTP}, Provider: "wkill", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load, Retry: true}
+	done := startLoad(l)
+
+	time.Sleep(sc.Load / 3)
+	w.Kill()
+	killedAt := time.Now()
+	orphans := s.ActiveEventIDs()
+	t.Logf("worker pid %d SIGKILLed; %d tasks were active (orphaned)", w.PID(), len(orphans))
+
+	time.Sleep(3 * time.Second)
+	s.StartWorker()
+
+	// Recovery time: until every orphaned task's row exists.
+	recovered := make(chan time.Duration, 1)
+	go func() {
+		waitFor(drainTimeout, func() bool {
+			rows := s.Rows(l.Provider)
+			for _, id := range orphans {
+				if rows[id] == 0 {
+					return false
+				}
+			}
+			return true
+		})
+		recovered <- time.Since(killedAt)
+	}()
+
+	res := <-done
+	logResult(t, res)
+	drained := s.WaitDrained(l.Provider, len(res.Accepted()), drainTimeout)
+	rec := <-recovered
+	t.Logf("RECOVERY orphaned tasks: %d, all persisted %.1fs after the kill; queue drained %.1fs after the load ended",
+		len(orphans), rec.Seconds(), drained.Seconds())
+	requireClean(t, s.AuditRun(l.Provider, res))
+}
+
+// ---------------------------------------------------------------------------
+// 2. Ingress killed (SIGKILL) mid-load: every 202 has its row; requests cut
+// off got no 202, and the runner (retrying like a provider) re-delivers them.
+func TestIngressKilled(t *testing.T) {
+	sc := scaleFor()
+	s := NewStack(t)
+	s.Migrate()
+	in := s.StartIngress()
+	s.StartWorker()
+
+	l := &load{Targets: []string{in.HTTP}, Provider: "ikill", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load, Retry: true}
+	done := startLoad(l)
+
+	time.Sleep(sc.Load / 3)
+	in.Kill()
+	t.Logf("ingress pid %d SIGKILLed", in.PID())
+	time.Sleep(2 * time.Second)
+	in2 := s.StartIngressAt(in)
+	t.Logf("new ingress pid %d on the same address", in2.PID())
+
+	res := <-done
+	logResult(t, res)
+
+	// Which events were cut off: an attempt without any answer.
+	cut, cutThenDup := 0, 0
+	for _, e := range res.Events {
+		for i, a := range e.Attempts {
+			if a.Code == 0 {
+				cut++
+				// Was that attempt's enqueue done before the kill? The retry says so.
+				for _, b := range e.Attempts[i+1:] {
+					if b.Code == http.StatusAccepted && b.Duplicate {
+						cutThenDup++
+						break
+					}
+				}
+				break
+			}
+		}
+	}
+	t.Logf("events with a cut-off attempt (no answer, so no 202): %d; of those, %d had been queued before the cut (the retry's 202 said duplicate)", cut, cutThenDup)
+	if cut == 0 {
+		t.Log("note: the kill cut off no request in flight (connections refused only)")
+	}
+	s.WaitDrained(l.Provider, len(res.Accepted()), drainTimeout)
+	requireClean(t, s.AuditRun(l.Provider, res))
+}
+
+// ---------------------------------------------------------------------------
+// 3. Graceful rolling restart of both ingress instances (behind a proxy that
+// follows /ready) and of the worker: zero failed requests, zero lost.
+func TestRollingRestart(t *testing.T) {
+	sc := scaleFor()
+	s := NewStack(t)
+	s.Migrate()
+	p := newProxy(t)
+	ins := []*Service{s.StartIngress(), s.StartIngress()}
+	for _, in := range ins {
+		p.Add(in)
+	}
+	w := s.StartWorker()
+	waitFor(5*time.Second, func() bool { return len(p.ready()) == 2 })
+
+	// No retries: any non-202 is a failed request as a provider sees it.
+	l := &load{Targets: []string{p.URL}, Provider: "rolling", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load, Retry: false}
+	done := startLoad(l)
+
+	time.Sleep(sc.Load / 5)
+	for i, old := range ins {
+		nw := s.StartIngress() // surge: the new pod first
+		p.Add(nw)
+		waitFor(5*time.Second, func() bool { return len(p.ready()) == 3 })
+		old.Stop(syscall.SIGTERM, 30*time.Second)
+		p.Remove(old)
+		t.Logf("ingress %d: pid %d replaced by pid %d (old exit: %v)", i, old.PID(), nw.PID(), old.err)
+		time.Sleep(sc.Load / 10)
+	}
+	nw := s.StartWorker()
+	w.Stop(syscall.SIGTERM, 30*time.Second)
+	t.Logf("worker pid %d replaced by pid %d (old exit: %v)", w.PID(), nw.PID(), w.err)
+
+	res := <-done
+	logResult(t, res)
+	t.Logf("proxy: %d re-tried on another backend, %d found no ready backend", p.Retried.Load(), p.NoTarget.Load())
+	if res.Non202 != 0 {
+		t.Errorf("the runner saw %d failed requests during the rolling restart", res.Non202)
+	}
+	s.WaitDrained(l.Provider, len(res.Accepted()), drainTimeout)
+	requireClean(t, s.AuditRun(l.Provider, res))
+}
+
+// ---------------------------------------------------------------------------
+// 4. The seed's persistence check: N jobs queued with no worker, both binaries
+// stopped, Redis killed and restarted from its AOF, then the worker: N rows.
+func TestPersistenceAcrossRedisRestart(t *testing.T) {
+	sc := scaleFor()
+	s := NewStack(t)
+	s.Migrate()
+	in := s.StartIngress()
+
+	l := &load{Targets: []string{in.HTTP}, Provider: "persist", Prefix: prefix(t), Events: sc.PersistN, Concurrency: 32, Retry: true}
+	res := l.Run(context.Background())
+	logResult(t, res)
+	in.Stop(syscall.SIGTERM, 30*time.Second)
+
+	q, _ := s.Queue()
+	t.Logf("queued before the Redis restart: %+v", q)
+	s.Redis.Kill() // a crash of the process: the AOF is in the kernel's page cache already
+	s.Redis.Start()
+	q, _ = s.Queue()
+	t.Logf("queued after the Redis restart:  %+v", q)
+	if q.Pending != len(res.Accepted()) {
+		t.Errorf("pending after restart = %d, want %d", q.Pending, len(res.Accepted()))
+	}
+
+	start := time.Now()
+	s.StartWorker()
+	s.WaitDrained(l.Provider, len(res.Accepted()), drainTimeout)
+	t.Logf("worker drained %d queued events in %.1fs", len(res.Accepted()), time.Since(start).Seconds())
+	requireClean(t, s.AuditRun(l.Provider, res))
+}
+
+// ---------------------------------------------------------------------------
+// 5. Redis down under load: 503 + Retry-After, never 202; /ready false and
+// back; the runner retries like a provider; accepted == rows.
+func TestRedisDown(t *testing.T) {
+	sc := scaleFor()
+	s := NewStack(t)
+	s.Migrate()
+	in := s.StartIngress()
+	w := s.StartWorker()
+
+	l := &load{Targets: []string{in.HTTP}, Provider: "redisdown", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load + sc.RedisDown, Retry: true}
+	done := startLoad(l)
+
+	time.Sleep(sc.Load / 3)
+	s.Redis.Kill()
+	downAt := time.Now()
+	t.Logf("redis SIGKILLed for %v", sc.RedisDown)
+	notReady := waitFor(sc.RedisDown, func() bool { return !in.Ready() })
+	notReadyAfter := time.Since(downAt)
+	workerNotReady := waitFor(sc.RedisDown-time.Since(downAt), func() bool { return !w.Ready() })
+	time.Sleep(sc.RedisDown - time.Since(downAt))
+	s.Redis.Start()
+	upAt := time.Now()
+	backReady := waitFor(30*time.Second, func() bool { return in.Ready() })
+	t.Logf("ingress /ready: false after %.1fs (%v), back %.1fs after Redis returned (%v); worker /ready went false: %v",
+		notReadyAfter.Seconds(), notReady, time.Since(upAt).Seconds(), backReady, workerNotReady)
+	if !notReady || !backReady {
+		t.Errorf("ingress /ready did not follow Redis: went false %v, came back %v", notReady, backReady)
+	}
+
+	res := <-done
+	logResult(t, res)
+	// Never a 202 while Redis was down: an answer completed inside the outage
+	// (with a margin for requests that raced the kill) must not be a 202.
+	bad := 0
+	for _, e := range res.Events {
+		for _, a := range e.Attempts {
+			if a.Code == http.StatusAccepted && a.At.After(downAt.Add(200*time.Millisecond)) && a.Done.Before(upAt) {
+				bad++
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d requests got a 202 while Redis was down", bad)
+	}
+	if res.No503RetryAfter > 0 {
+		t.Errorf("%d 503 answers without Retry-After", res.No503RetryAfter)
+	}
+	if res.Codes[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("no 503 seen while Redis was down")
+	}
+	s.WaitDrained(l.Provider, len(res.Accepted()), drainTimeout)
+	requireClean(t, s.AuditRun(l.Provider, res))
+}
+
+// ---------------------------------------------------------------------------
+// 6. PostgreSQL down under load: the ingress keeps accepting, the worker
+// backs off and goes unready, nothing is archived, accepted == rows.
+func TestPostgresDown(t *testing.T) {
+	sc := scaleFor()
+	s := NewStack(t)
+	s.Migrate()
+	in := s.StartIngress()
+	w := s.StartWorker()
+
+	l := &load{Targets: []string{in.HTTP}, Provider: "pgdown", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load + sc.PGDown, Retry: true}
+	done := startLoad(l)
+
+	time.Sleep(sc.Load / 3)
+	s.PG.Crash()
+	downAt := time.Now()
+	t.Logf("postgres stopped (immediate shutdown) for %v", sc.PGDown)
+	notReady := waitFor(sc.PGDown, func() bool { return !w.Ready() })
+	t.Logf("worker /ready false after %.1fs: %v", time.Since(downAt).Seconds(), notReady)
+	inReady := true
+	waitFor(sc.PGDown-time.Since(downAt), func() bool { inReady = inReady && in.Ready(); return false })
+	s.PG.Start()
+	upAt := time.Now()
+	back := waitFor(30*time.Second, func() bool { return w.Ready() })
+	t.Logf("worker /ready back %.1fs after PostgreSQL returned: %v", time.Since(upAt).Seconds(), back)
+	if !notReady || !back {
+		t.Errorf("worker /ready did not follow PostgreSQL: false %v, back %v", notReady, back)
+	}
+	if !inReady {
+		t.Errorf("ingress went unready while only PostgreSQL was down")
+	}
+
+	res := <-done
+	logResult(t, res)
+	acceptedDuringOutage := 0
+	for _, e := range res.Events {
+		for _, a := range e.Attempts {
+			if a.Code == http.StatusAccepted && a.At.After(downAt) && a.Done.Before(upAt) {
+				acceptedDuringOutage++
+			}
+		}
+	}
+	t.Logf("202s answered while PostgreSQL was down: %d", acceptedDuringOutage)
+	if acceptedDuringOutage == 0 {
+		t.Errorf("the ingress accepted nothing while PostgreSQL was down")
+	}
+	if res.Non202 > 0 {
+		t.Errorf("the ingress failed %d requests while only PostgreSQL was down", res.Non202)
+	}
+	drained := s.WaitDrained(l.Provider, len(res.Accepted()), drainTimeout)
+	t.Logf("RECOVERY backlog persisted %.1fs after the load ended (%.1fs after PostgreSQL returned)", drained.Seconds(), time.Since(upAt).Seconds())
+	if q, _ := s.Queue(); q.Archived != 0 {
+		t.Errorf("%d tasks archived during the PostgreSQL outage", q.Archived)
+	}
+	requireClean(t, s.AuditRun(l.Provider, res))
+}
+
+// ---------------------------------------------------------------------------
+// 7. Duplicate storm: the same events delivered many times concurrently
+// through several ingress instances, to two workers: one row each.
+func TestDuplicateStorm(t *testing.T) {
+	sc := scaleFor()
+	s := NewStack(t)
+	s.Migrate()
+	var targets []string
+	for range 3 {
+		targets = append(targets, s.StartIngress().HTTP)
+	}
+	s.StartWorker()
+	s.StartWorker()
+
+	l := &load{Targets: targets, Provider: "storm", Prefix: prefix(t), Events: sc.Storm, Copies: sc.Copies, Concurrency: 64, Retry: true}
+	res := l.Run(context.Background())
+	logResult(t, res)
+	dupAnswers := 0
+	for _, e := range res.Events {
+		for _, a := range e.Attempts {
+			if a.Duplicate {
+				dupAnswers++
+			}
+		}
+	}
+	t.Logf("%d deliveries of %d events; %d answered 202 duplicate:true", sc.Storm*sc.Copies, sc.Storm, dupAnswers)
+	s.WaitDrained(l.Provider, len(res.Accepted()), drainTimeout)
+	a := s.AuditRun(l.Provider, res)
+	if a.Rows != sc.Storm {
+		t.Errorf("rows = %d, want %d", a.Rows, sc.Storm)
+	}
+	requireClean(t, a)
+}
+
+// ---------------------------------------------------------------------------
+// 8. Poison payload: a task that can never succeed ends archived after its
+// retries, is visible, and is replayed after a fix.
+func TestPoisonPayload(t *testing.T) {
+	s := NewStack(t)
+	s.Migrate()
+	in := s.StartIngress()
+	s.StartWorker()
+
+	// The "bug": a database rule that rejects this one event (think of a
+	// constraint the payload violates). Every insert of it fails.
+	s.PG.SQL(`CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'poison event %', NEW.event_id; END $$;
+CREATE TRIGGER reject_poison BEFORE INSERT ON webhook_events
+FOR EACH ROW WHEN (NEW.event_id LIKE 'poison-%') EXECUTE FUNCTION reject_poison();`)
+
+	pfx := prefix(t)
+	l := &load{Targets: []string{in.HTTP}, Provider: "poison", Prefix: pfx, Events: 200, Concurrency: 8, Retry: true}
+	res := l.Run(context.Background())
+	poison := &load{Targets: []string{in.HTTP}, Provider: "poison", Prefix: "poison-" + pfx, Events: 1, Retry: true}
+	pres := poison.Run(context.Background())
+	for id, e := range pres.Events {
+		res.Events[id] = e
+	}
+	logResult(t, res)
+	poisonID := pres.Accepted()[0]
+
+	// asynq retries with backoff; fast-forward each wait (Inspector.RunTask)
+	// so the test does not sit through hours of exponential backoff.
+	archivedAfter, tries := s.FastForwardUntilArchived(t, 5*time.Minute)
+	t.Logf("poison task archived after %d forced retries (%.1fs)", tries, archivedAfter.Seconds())
+	s.WaitDrained(l.Provider, len(res.Accepted())-1, drainTimeout)
+	if n := s.RowCount(l.Provider); n != len(res.Accepted())-1 {
+		t.Fatalf("rows = %d before the replay, want %d (every event but the poison one)", n, len(res.Accepted())-1)
+	}
+
+	// Visible: the archived task is listed with its error.
+	arch := s.ArchivedTasks()
+	if len(arch) != 1 || arch[0].EventID != poisonID {
+		t.Fatalf("archived tasks = %+v, want the poison event %s", arch, poisonID)
+	}
+	t.Logf("dead letter: event %s, last error %q", arch[0].EventID, arch[0].LastErr)
+
+	// The fix, then the replay through the admin command.
+	s.PG.SQL(`DROP TRIGGER reject_poison ON webhook_events`)
+	out := s.Replay()
+	t.Logf("replay: %s", strings.TrimSpace(out))
+	s.WaitDrained(l.Provider, len(res.Accepted()), time.Minute)
+	if q, _ := s.Queue(); q.Archived != 0 {
+		t.Errorf("archived after replay = %d, want 0", q.Archived)
+	}
+	requireClean(t, s.AuditRun(l.Provider, res))
+}
+
+// --- helpers that read the queue ----------------------------------------------
+
+type taskView struct {
+	ID, EventID, LastErr string
+	Retried, MaxRetry    int
+}
+
+func eventIDOf(payload []byte) string {
+	var p struct {
+		EventID string `json:"eventId"`
+	}
+	_ = json.Unmarshal(payload, &p)
+	return p.EventID
+}
+
+// ActiveEventIDs lists the event ids of the tasks in the active state.
+func (s *Stack) ActiveEventIDs() []string {
+	s.t.Helper()
+	in := s.inspector()
+	defer in.Close()
+	var ids []string
+	for page := 1; ; page++ {
+		ts, err := in.ListActiveTasks(queueName, asynqPage(page)...)
+		if err != nil {
+			s.t.Fatalf("list active tasks: %v", err)
+		}
+		for _, ti := range ts {
+			ids = append(ids, eventIDOf(ti.Payload))
+		}
+		if len(ts) < pageSize {
+			return ids
+		}
+	}
+}
+
+// ArchivedTasks lists the dead letters.
+func (s *Stack) ArchivedTasks() []taskView {
+	s.t.Helper()
+	in := s.inspector()
+	defer in.Close()
+	ts, err := in.ListArchivedTasks(queueName, asynqPage(1)...)
+	if err != nil {
+		s.t.Fatalf("list archived tasks: %v", err)
+	}
+	var out []taskView
+	for _, ti := range ts {
+		out = append(out, taskView{ID: ti.ID, EventID: eventIDOf(ti.Payload), LastErr: ti.LastErr, Retried: ti.Retried, MaxRetry: ti.MaxRetry})
+	}
+	return out
+}
+
+// FastForwardUntilArchived runs every task waiting in the retry state at once
+// (instead of after its backoff) until one task is archived.
+func (s *Stack) FastForwardUntilArchived(t *testing.T, timeout time.Duration) (time.Duration, int) {
+	t.Helper()
+	in := s.inspector()
+	defer in.Close()
+	start := time.Now()
+	tries := 0
+	var mu sync.Mutex
+	ok := waitFor(timeout, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if q, _ := s.Queue(); q.Archived > 0 {
+			return true
+		}
+		if n, err := in.RunAllRetryTasks(queueName); err == nil && n > 0 {
+			tries += n
+		}
+		return false
+	})
+	if !ok {
+		q, _ := s.Queue()
+		t.Fatalf("no task archived after %v (%d forced retries); queue %+v", timeout, tries, q)
+	}
+	return time.Since(start), tries
+}
