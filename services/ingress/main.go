@@ -1,0 +1,89 @@
+// Command ingress receives webhooks on POST /webhooks/{provider}, validates
+// them and answers 202 once the job is in Redis (asynq queue "webhooks").
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ops"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/queue"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, nil); err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("ingress stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run reads top to bottom: config, dependencies, servers, wait, shutdown.
+// lookup is the environment (nil: the process's), so tests boot the real thing.
+func run(ctx context.Context, lookup envconfig.Lookuper) error {
+	var cfg Config
+	if err := config.Load(ctx, &cfg, lookup); err != nil {
+		return err
+	}
+	log := ops.NewLogger(os.Stdout, cfg.LogLevel)
+
+	rdb := queue.NewRedis(cfg.Redis)
+	defer rdb.Close()
+	enq := queue.NewEnqueuer(rdb, asynq.MaxRetry(cfg.JobMaxRetry))
+
+	reg := ops.NewRegistry()
+	health := ops.NewHealth(reg)
+	health.AddDependency("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+
+	var draining atomic.Bool
+	srv := newServer(cfg, ingest.NewService(enq, log), newMetrics(reg), &draining, log)
+	public := ops.NewServer(cfg.HTTPAddr, srv.routes(), log)
+	opsSrv := ops.NewServer(cfg.OpsAddr, ops.Handler(health, reg), log)
+
+	errc := make(chan error, 2)
+	for _, s := range []*http.Server{public, opsSrv} {
+		ln, err := ops.Listen(s)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", s.Addr, err)
+		}
+		go func() {
+			if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", s.Addr, err)
+			}
+		}()
+	}
+	log.Info("ingress started", "http_addr", cfg.HTTPAddr, "ops_addr", cfg.OpsAddr,
+		"redis_addr", cfg.Redis.Addr, "max_body_bytes", cfg.MaxBodyBytes)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+
+	// Drain: report unready, give load balancers time to notice, then stop
+	// taking connections and finish the requests in flight.
+	log.Info("shutting down", "drain_delay", cfg.DrainDelay)
+	health.Drain()
+	draining.Store(true)
+	time.Sleep(cfg.DrainDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout-cfg.DrainDelay)
+	defer cancel()
+	err := errors.Join(public.Shutdown(sctx), opsSrv.Shutdown(sctx))
+	log.Info("ingress stopped", "err", err)
+	return err
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
+)
+
+// problem is an RFC 9457 problem details body.
+type problem struct {
+	Type   string            `json:"type"`
+	Title  string            `json:"title"`
+	Status int               `json:"status"`
+	Detail string            `json:"detail,omitempty"`
+	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// Problem types. They are stable identifiers clients may switch on; they are
+// not meant to be dereferenced.
+const (
+	typePrefix      = "urn:webhook-ingestor:problem:"
+	typeInvalid     = typePrefix + "invalid-body"
+	typeTooLarge    = typePrefix + "body-too-large"
+	typeMediaType   = typePrefix + "unsupported-media-type"
+	typeUnavailable = typePrefix + "queue-unavailable"
+	typeNotFound    = typePrefix + "not-found"
+	typeMethod      = typePrefix + "method-not-allowed"
+	typeInternal    = typePrefix + "internal"
+)
+
+// errUnsupportedMediaType is returned by the handler for a non-JSON body.
+var errUnsupportedMediaType = errors.New("the body must be JSON: send Content-Type: application/json")
+
+// writeError is the one place an error becomes an HTTP response.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		p        problem
+		invalid  *ingest.InvalidError
+		tooLarge *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &invalid):
+		p = problem{Type: typeInvalid, Title: "Invalid webhook body", Status: http.StatusBadRequest, Detail: invalid.Detail, Errors: invalid.Fields}
+	case errors.As(err, &tooLarge):
+		p = problem{Type: typeTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: "the body exceeds the limit of " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"}
+	case errors.Is(err, errUnsupportedMediaType):
+		p = problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()}
+	case errors.Is(err, ingest.ErrUnavailable):
+		p = problem{Type: typeUnavailable, Title: "Queue unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "the event was not accepted; retry later"}
+		w.Header().Set("Retry-After", s.retryAfter)
+		s.metrics.enqueueFailures.Inc()
+	default:
+		s.log.ErrorContext(r.Context(), "unexpected error", "err", err, "path", r.URL.Path)
+		p = problem{Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError,
+			Detail: "the event was not accepted; retry later"}
+	}
+	s.metrics.rejected.WithLabelValues(strings.TrimPrefix(p.Type, typePrefix)).Inc()
+	writeProblem(w, p)
+}
+
+func writeProblem(w http.ResponseWriter, p problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
+)
+
+// acceptor is the ingest service as the HTTP layer sees it.
+type acceptor interface {
+	Accept(ctx context.Context, r ingest.Request) (ingest.Result, error)
+}
+
+// server is the public HTTP side of the ingress: it turns requests into
+// ingest.Requests and results into responses, and nothing more.
+type server struct {
+	log            *slog.Logger
+	ingest         acceptor
+	metrics        *metrics
+	maxBody        int64
+	enqueueTimeout time.Duration
+	retryAfter     string // seconds, as sent in Retry-After
+	draining       *atomic.Bool
+}
+
+func newServer(cfg Config, svc acceptor, m *metrics, draining *atomic.Bool, log *slog.Logger) *server {
+	return &server{
+		log:            log,
+		ingest:         svc,
+		metrics:        m,
+		maxBody:        cfg.MaxBodyBytes,
+		enqueueTimeout: cfg.EnqueueTimeout,
+		retryAfter:     strconv.Itoa(int(cfg.RetryAfter.Round(time.Second) / time.Second)),
+		draining:       draining,
+	}
+}
+
+// handleWebhook is POST /webhooks/{provider}.
+func (s *server) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		s.writeError(w, r, errUnsupportedMediaType)
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The enqueue runs to completion even if the sender hangs up: a job that
+	// reached Redis is dealt with like any other, and a resend is a duplicate.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.enqueueTimeout)
+	defer cancel()
+	provider := r.PathValue("provider")
+	res, err := s.ingest.Accept(ctx, ingest.Request{Provider: provider, Header: r.Header, Body: body})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if res.Duplicate {
+		s.metrics.duplicates.WithLabelValues("queued").Inc()
+	} else {
+		s.metrics.accepted.WithLabelValues(provider).Inc()
+	}
+	writeAccepted(w, res)
+}
+
+// readBody reads the whole body, at most maxBody bytes.
+func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.maxBody {
+		return nil, &http.MaxBytesError{Limit: s.maxBody}
+	}
+	rd := http.MaxBytesReader(w, r.Body, s.maxBody)
+	if r.ContentLength >= 0 {
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return nil, bodyError(err)
+		}
+		return buf, nil
+	}
+	buf, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	return buf, nil
+}
+
+func bodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return err
+	}
+	return &ingest.InvalidError{Detail: "the body could not be read completely"}
+}
+
+// writeAccepted answers 202. jobId is hex, so the body needs no escaping.
+func writeAccepted(w http.ResponseWriter, res ingest.Result) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	b := make([]byte, 0, 80)
+	b = append(b, `{"accepted":true,"jobId":"`...)
+	b = append(b, res.JobID...)
+	if res.Duplicate {
+		b = append(b, `","duplicate":true}`...)
+	} else {
+		b = append(b, `"}`...)
+	}
+	b = append(b, '\n')
+	_, _ = w.Write(b)
+}
+
+// isJSON accepts application/json and application/<anything>+json, with
+// parameters such as charset.
+func isJSON(contentType string) bool {
+	if contentType == "application/json" {
+		return true // the common case, without parsing
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// handleHealth is GET /health on the public port: status only.
+func (s *server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"status":"draining"}`+"\n")
+		return
+	}
+	_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+}
+
+func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, problem{Type: typeNotFound, Title: "Not found", Status: http.StatusNotFound,
+		Detail: "webhooks are received at POST /webhooks/{provider}"})
+}
+
+func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	writeProblem(w, problem{Type: typeMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+		Detail: "webhooks must be sent with POST"})
+}

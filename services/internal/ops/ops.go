@@ -1,0 +1,116 @@
+// Package ops is what operators see of a binary: JSON logs, the /live, /ready
+// and /metrics endpoints on the ops address, and servers with sane timeouts.
+package ops
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/metrics"
+	"sync/atomic"
+	"time"
+
+	"github.com/heptiolabs/healthcheck"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewLogger returns the JSON logger every binary logs through.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// NewRegistry returns a Prometheus registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Liveness limits: a process past them is wedged or leaking and a restart
+// helps. They are far above what the service uses (tens of MiB, hundreds of
+// goroutines) so a busy but healthy pod is never killed.
+const (
+	maxGoroutines = 20000
+	maxHeapBytes  = 2 << 30
+)
+
+// readyTimeout bounds each dependency check behind /ready.
+const readyTimeout = time.Second
+
+// Health serves /live and /ready. Liveness checks nothing outside the
+// process; readiness checks dependencies and turns false while draining.
+type Health struct {
+	healthcheck.Handler
+	draining atomic.Bool
+}
+
+// NewHealth returns a Health whose check results are also exported as
+// metrics on reg.
+func NewHealth(reg prometheus.Registerer) *Health {
+	h := &Health{Handler: healthcheck.NewMetricsHandler(reg, "webhook")}
+	h.AddLivenessCheck("goroutines", healthcheck.GoroutineCountCheck(maxGoroutines))
+	h.AddLivenessCheck("heap", heapCheck)
+	h.AddReadinessCheck("draining", func() error {
+		if h.draining.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	})
+	return h
+}
+
+// AddDependency makes /ready fail while ping fails or takes over a second.
+func (h *Health) AddDependency(name string, ping func(context.Context) error) {
+	h.AddReadinessCheck(name, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+		defer cancel()
+		return ping(ctx)
+	})
+}
+
+// Drain makes /ready fail from now on, so load balancers stop sending work.
+func (h *Health) Drain() { h.draining.Store(true) }
+
+func heapCheck() error {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > maxHeapBytes {
+		return errors.New("heap above 2 GiB")
+	}
+	return nil
+}
+
+// Handler serves GET /live, /ready and /metrics.
+func Handler(h *Health, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /live", h.LiveEndpoint)
+	mux.HandleFunc("GET /ready", h.ReadyEndpoint)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+// NewServer returns an http.Server with timeouts against slow or idle
+// clients and its errors logged through log.
+func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Listen binds srv's address now, so a taken port fails the start instead of
+// a goroutine later, and returns the listener to Serve on.
+func Listen(srv *http.Server) (net.Listener, error) {
+	return net.Listen("tcp", srv.Addr)
+}
