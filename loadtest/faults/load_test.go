@@ -37,9 +37,6 @@ type load struct {
 	Retry       bool          // retry non-202 like a provider
 	GiveUp      time.Duration // per-event retry budget (default 2 min)
 	MaxBackoff  time.Duration // cap on Retry-After / backoff (default 2s)
-
-	// Pause, when set, is polled before each attempt; the load holds while it returns true.
-	Pause func() bool
 }
 
 // attempt is one HTTP delivery.
@@ -71,6 +68,14 @@ type loadResult struct {
 	// No503RetryAfter counts 503 answers without a Retry-After header (a contract violation).
 	No503RetryAfter int
 	Elapsed         time.Duration
+	// Dropped counts arrivals the runner could not send (every worker busy).
+	Dropped int
+
+	mu sync.Mutex
+}
+
+func newResult() *loadResult {
+	return &loadResult{Events: map[string]*eventRec{}, Codes: map[int]int{}, Errors: map[string]int{}}
 }
 
 func (r *loadResult) Accepted() []string {
@@ -118,14 +123,44 @@ func (l *load) defaults() {
 	}
 }
 
-type delivery struct {
-	rec *eventRec
-	mu  *sync.Mutex
+type delivery struct{ rec *eventRec }
+
+// record adds one attempt of event id to the result.
+func (r *loadResult) record(id string, a attempt) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.Events[id]
+	if e == nil {
+		e = &eventRec{ID: id}
+		r.Events[id] = e
+	}
+	first := len(e.Attempts) == 0
+	e.Attempts = append(e.Attempts, a)
+	r.Requests++
+	if a.Code == 0 {
+		r.Errors[a.Err]++
+	} else {
+		r.Codes[a.Code]++
+	}
+	if a.Code == http.StatusAccepted {
+		e.Accepted = true
+		if first {
+			r.FirstTry++
+		}
+	} else {
+		r.Non202++
+	}
+	if a.Code == http.StatusServiceUnavailable && a.RetryAft == "" {
+		r.No503RetryAfter++
+	}
 }
 
 // Run delivers the events and returns when every delivery ended (202 or given up).
 func (l *load) Run(ctx context.Context) *loadResult {
 	l.defaults()
+	if l.Rate > 0 && l.Copies == 1 {
+		return l.runWithRunner(ctx)
+	}
 	tr := &http.Transport{
 		MaxIdleConns: l.Concurrency * 2, MaxIdleConnsPerHost: l.Concurrency,
 		DialContext:     (&net.Dialer{Timeout: time.Second}).DialContext,
@@ -134,8 +169,7 @@ func (l *load) Run(ctx context.Context) *loadResult {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 
-	res := &loadResult{Events: map[string]*eventRec{}, Codes: map[int]int{}, Errors: map[string]int{}}
-	var resMu sync.Mutex
+	res := newResult()
 	jobs := make(chan delivery, l.Concurrency*4)
 	var rr atomic.Uint64
 	var wg sync.WaitGroup
@@ -145,7 +179,7 @@ func (l *load) Run(ctx context.Context) *loadResult {
 		go func() {
 			defer wg.Done()
 			for d := range jobs {
-				l.deliver(ctx, client, d, &rr, res, &resMu)
+				l.deliver(ctx, client, d, &rr, res)
 			}
 		}()
 	}
@@ -156,12 +190,11 @@ func (l *load) Run(ctx context.Context) *loadResult {
 		id := fmt.Sprintf("%s-%07d", l.Prefix, n)
 		n++
 		rec := &eventRec{ID: id}
-		mu := &sync.Mutex{}
-		resMu.Lock()
+		res.mu.Lock()
 		res.Events[id] = rec
-		resMu.Unlock()
+		res.mu.Unlock()
 		for range l.Copies {
-			jobs <- delivery{rec: rec, mu: mu}
+			jobs <- delivery{rec: rec}
 		}
 	}
 	switch {
@@ -190,7 +223,7 @@ func (l *load) Run(ctx context.Context) *loadResult {
 	return res
 }
 
-func (l *load) deliver(ctx context.Context, client *http.Client, d delivery, rr *atomic.Uint64, res *loadResult, resMu *sync.Mutex) {
+func (l *load) deliver(ctx context.Context, client *http.Client, d delivery, rr *atomic.Uint64, res *loadResult) {
 	body, _ := json.Marshal(map[string]any{
 		"provider":  l.Provider,
 		"eventId":   d.rec.ID,
@@ -199,36 +232,12 @@ func (l *load) deliver(ctx context.Context, client *http.Client, d delivery, rr 
 	})
 	deadline := time.Now().Add(l.GiveUp)
 	backoff := 100 * time.Millisecond
-	for first := true; ; first = false {
-		for l.Pause != nil && l.Pause() {
-			time.Sleep(20 * time.Millisecond)
-		}
+	for {
 		target := l.Targets[rr.Add(1)%uint64(len(l.Targets))]
 		a := post(ctx, client, target+"/webhooks/"+l.Provider, body)
 		a.Done = time.Now()
 
-		d.mu.Lock()
-		d.rec.Attempts = append(d.rec.Attempts, a)
-		if a.Code == http.StatusAccepted {
-			d.rec.Accepted = true
-		}
-		d.mu.Unlock()
-		resMu.Lock()
-		res.Requests++
-		if a.Code == 0 {
-			res.Errors[a.Err]++
-		} else {
-			res.Codes[a.Code]++
-		}
-		if a.Code != http.StatusAccepted {
-			res.Non202++
-		} else if first {
-			res.FirstTry++
-		}
-		if a.Code == http.StatusServiceUnavailable && a.RetryAft == "" {
-			res.No503RetryAfter++
-		}
-		resMu.Unlock()
+		res.record(d.rec.ID, a)
 
 		if a.Code == http.StatusAccepted || !l.Retry || time.Now().After(deadline) || ctx.Err() != nil {
 			return
