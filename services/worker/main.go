@@ -1,0 +1,192 @@
+// Command worker takes webhook jobs off the asynq queue and persists each
+// event exactly once in PostgreSQL.
+//
+//	worker                      run the asynq server (migrating first unless DB_MIGRATE=false)
+//	worker migrate [-create-database]   apply migrations and exit
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/rueidis"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/idempotency"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ops"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/queue"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		err = migrate(ctx, os.Args[2:], nil)
+	} else {
+		err = run(ctx, nil)
+	}
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("worker stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// migrate is `worker migrate`: apply migrations and exit.
+func migrate(ctx context.Context, args []string, lookup envconfig.Lookuper) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	create := fs.Bool("create-database", false, "create the database named in DATABASE_URL when it does not exist (local runs)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var cfg Config
+	if err := config.Load(ctx, &cfg, lookup); err != nil {
+		return err
+	}
+	log := ops.NewLogger(os.Stdout, cfg.LogLevel)
+	if *create {
+		if err := store.CreateDatabase(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+	}
+	v, err := store.Migrate(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations applied", "version", v)
+	return nil
+}
+
+// run reads top to bottom: config, dependencies, servers, wait, shutdown.
+func run(ctx context.Context, lookup envconfig.Lookuper) error {
+	var cfg Config
+	if err := config.Load(ctx, &cfg, lookup); err != nil {
+		return err
+	}
+	log := ops.NewLogger(os.Stdout, cfg.LogLevel)
+
+	if cfg.DBMigrate {
+		v, err := store.Migrate(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return fmt.Errorf("migrate (set DB_MIGRATE=false to skip): %w", err)
+		}
+		log.Info("migrations applied", "version", v)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	rdb := queue.NewRedis(cfg.Redis)
+	defer rdb.Close()
+	keysClient, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress:  []string{cfg.Redis.Addr},
+		Password:     cfg.Redis.Password,
+		SelectDB:     cfg.Redis.DB,
+		DisableCache: true,
+		Dialer:       netDialer(cfg.Redis.Timeout),
+	})
+	if err != nil {
+		return fmt.Errorf("connect Redis at %s (REDIS_ADDR): %w", cfg.Redis.Addr, err)
+	}
+	defer keysClient.Close()
+
+	reg := ops.NewRegistry()
+	m := newMetrics(reg)
+	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
+	health := ops.NewHealth(reg)
+	health.AddDependency("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	health.AddDependency("postgres", st.Ping)
+
+	h := &handler{
+		keys:    idempotency.NewKeys(keysClient, cfg.IdempotencyTTL, claimLease),
+		store:   st,
+		metrics: m,
+		log:     log,
+	}
+	h.batch = newBatcher(cfg.BatchSize, cfg.BatchWait, h.flush)
+	stopBatches := make(chan struct{})
+	var flushers sync.WaitGroup
+	for range cfg.BatchFlushers {
+		flushers.Go(func() { h.batch.Run(stopBatches) })
+	}
+
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:       cfg.Concurrency,
+		Queues:            map[string]int{job.Queue: 1},
+		TaskCheckInterval: cfg.TaskCheckInterval,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		RetryDelayFunc:    retryDelay,
+		Logger:            asynqLogger{log},
+		LogLevel:          asynqLevel(cfg.LogLevel),
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			log.WarnContext(ctx, "task failed", "err", err)
+		}),
+	})
+	mux := asynq.NewServeMux()
+	mux.Handle(job.TypeIngest, h)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start asynq server: %w", err)
+	}
+
+	opsSrv := ops.NewServer(cfg.OpsAddr, ops.Handler(health, reg), log)
+	ln, err := ops.Listen(opsSrv)
+	if err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("listen on %s (OPS_ADDR): %w", cfg.OpsAddr, err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if err := opsSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	log.Info("worker started", "ops_addr", cfg.OpsAddr, "redis_addr", cfg.Redis.Addr,
+		"concurrency", cfg.Concurrency, "batch_size", cfg.BatchSize, "batch_wait", cfg.BatchWait)
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+
+	// Stop pulling tasks, let those in flight finish (asynq hands unfinished
+	// ones back to Redis after ShutdownTimeout), then stop the batchers.
+	log.Info("shutting down")
+	health.Drain()
+	srv.Stop()
+	srv.Shutdown()
+	close(stopBatches)
+	flushers.Wait()
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err = errors.Join(err, opsSrv.Shutdown(sctx))
+	log.Info("worker stopped", "err", err)
+	return err
+}
+
+// claimLease is how long a "processing" claim lives in Redis; it only needs to
+// outlast one attempt and never blocks a retry (see idempotency.Processing).
+const claimLease = 5 * time.Minute
+
+// retryDelay backs off exponentially from 1s to 1 min with jitter, so a
+// PostgreSQL outage is retried promptly once it ends without hammering it.
+func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := time.Second << min(n, 6)
+	d = min(d, time.Minute)
+	return d/2 + rand.N(d/2+1)
+}
