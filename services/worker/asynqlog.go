@@ -38,4 +38,3 @@ func asynqLevel(l slog.Level) asynq.LogLevel {
 func netDialer(timeout time.Duration) net.Dialer {
 	return net.Dialer{Timeout: timeout, KeepAlive: time.Minute}
 }
-
