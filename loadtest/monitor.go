@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// monitor watches the stack from the outside while load runs: CPU seconds
+// of the ingress and worker (their /metrics), of Redis (INFO cpu), of this
+// runner and of the whole machine (/proc/stat); peak RSS of the ingress and
+// worker; and the worker's accept→commit histogram. Anything it cannot
+// reach it leaves out of the report.
+type monitor struct {
+	cfg     config
+	start   time.Time
+	end     time.Time
+	cancel  context.CancelFunc
+	done    chan struct{}
+	targets []string // "ingress", "worker" with a metrics URL
+
+	mu       sync.Mutex
+	peakRSS  map[string]float64
+	cpu0     map[string]float64
+	cpu1     map[string]float64
+	e2e0     map[float64]float64
+	loadDone bool
+}
+
+func startMonitor(ctx context.Context, cfg config) *monitor {
+	m := &monitor{cfg: cfg, start: time.Now(), done: make(chan struct{}), peakRSS: map[string]float64{}}
+	if cfg.ingressMetrics != "" {
+		m.targets = append(m.targets, "ingress")
+	}
+	if cfg.workerMetrics != "" {
+		m.targets = append(m.targets, "worker")
+	}
+	m.cpu0 = m.cpuNow()
+	m.e2e0 = m.e2eBuckets()
+	ctx, m.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			m.sampleRSS()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *monitor) url(name string) string {
+	if name == "ingress" {
+		return m.cfg.ingressMetrics
+	}
+	return m.cfg.workerMetrics
+}
+
+func (m *monitor) sampleRSS() {
+	for _, name := range m.targets {
+		v, err := scrape(m.url(name))
+		if err != nil {
+			continue
+		}
+		m.mu.Lock()
+		m.peakRSS[name] = max(m.peakRSS[name], v.sum("process_resident_memory_bytes", nil))
+		m.mu.Unlock()
+	}
+}
+
+// cpuNow reads the CPU seconds used so far by each part it can see.
+func (m *monitor) cpuNow() map[string]float64 {
+	cpu := map[string]float64{}
+	for _, name := range m.targets {
+		v, err := scrape(m.url(name))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: %s metrics: %v\n", name, err)
+			continue
+		}
+		cpu[name] = v.sum("process_cpu_seconds_total", nil)
+	}
+	if s, err := redisCPU(m.cfg); err == nil {
+		cpu["redis"] = s
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		cpu["runner"] = tv(ru.Utime) + tv(ru.Stime)
+	}
+	if s, err := machineCPU(); err == nil {
+		cpu["machine"] = s
+	}
+	return cpu
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+// stopLoad marks the end of the load window the CPU figures cover.
+func (m *monitor) stopLoad() {
+	m.mu.Lock()
+	done := m.loadDone
+	m.loadDone = true
+	m.mu.Unlock()
+	if !done {
+		m.end = time.Now()
+		m.cpu1 = m.cpuNow()
+	}
+}
+
+// report prints what was seen; events is the number of accepted events, to
+// give CPU per event.
+func (m *monitor) report(out io.Writer, events int) {
+	m.stopLoad()
+	m.cancel()
+	<-m.done
+	window := m.end.Sub(m.start).Seconds()
+	fmt.Fprintf(out, "resources over the %.1f s load window (%d cores)\n", window, runtime.NumCPU())
+	names := make([]string, 0, len(m.cpu1))
+	for k := range m.cpu1 {
+		if _, ok := m.cpu0[k]; ok {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		d := m.cpu1[k] - m.cpu0[k]
+		per := ""
+		if events > 0 {
+			per = fmt.Sprintf(", %.1f µs/event", 1e6*d/float64(events))
+		}
+		fmt.Fprintf(out, "  cpu %-8s %7.1f s = %.2f cores%s\n", k, d, d/window, per)
+	}
+	for _, name := range m.targets {
+		fmt.Fprintf(out, "  peak RSS %-8s %.1f MiB\n", name, m.peakRSS[name]/(1<<20))
+	}
+	if m.cfg.workerMetrics != "" && m.e2e0 != nil {
+		if e2e1 := m.e2eBuckets(); e2e1 != nil {
+			d := map[float64]float64{}
+			for le, n := range e2e1 {
+				d[le] = n - m.e2e0[le]
+			}
+			fmt.Fprintf(out, "  accept→commit (worker histogram, this run) p50≈%s p95≈%s p99≈%s n=%.0f\n",
+				secs(quantile(d, 0.5)), secs(quantile(d, 0.95)), secs(quantile(d, 0.99)), d[math.Inf(1)])
+		}
+	}
+}
+
+func secs(s float64) string {
+	if math.IsNaN(s) {
+		return "n/a"
+	}
+	return (time.Duration(s * float64(time.Second))).Round(10 * time.Microsecond).String()
+}
+
+func (m *monitor) e2eBuckets() map[float64]float64 {
+	if m.cfg.workerMetrics == "" {
+		return nil
+	}
+	v, err := scrape(m.cfg.workerMetrics)
+	if err != nil {
+		return nil
+	}
+	return v.buckets("webhook_end_to_end_seconds_bucket")
+}
+
+// quantile interpolates the q-quantile of cumulative histogram buckets (le
+// → count) the way Prometheus's histogram_quantile does.
+func quantile(b map[float64]float64, q float64) float64 {
+	les := make([]float64, 0, len(b))
+	for le := range b {
+		les = append(les, le)
+	}
+	sort.Float64s(les)
+	if len(les) == 0 || b[les[len(les)-1]] <= 0 {
+		return math.NaN()
+	}
+	total := b[les[len(les)-1]]
+	rank := q * total
+	prevLE, prevN := 0.0, 0.0
+	for _, le := range les {
+		n := b[le]
+		if n >= rank {
+			if math.IsInf(le, 1) {
+				return prevLE // above the last finite bucket: its bound is all we know
+			}
+			if n == prevN {
+				return le
+			}
+			return prevLE + (le-prevLE)*(rank-prevN)/(n-prevN)
+		}
+		prevLE, prevN = le, n
+	}
+	return prevLE
+}
+
+// samples is a parsed Prometheus text exposition: one entry per series.
+type samples []struct {
+	name   string
+	labels string
+	value  float64
+}
+
+func (s samples) sum(name string, match func(labels string) bool) float64 {
+	t := 0.0
+	for _, x := range s {
+		if x.name == name && (match == nil || match(x.labels)) {
+			t += x.value
+		}
+	}
+	return t
+}
+
+func (s samples) buckets(name string) map[float64]float64 {
+	b := map[float64]float64{}
+	for _, x := range s {
+		if x.name != name {
+			continue
+		}
+		_, rest, ok := strings.Cut(x.labels, `le="`)
+		if !ok {
+			continue
+		}
+		v, _, _ := strings.Cut(rest, `"`)
+		le, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			continue
+		}
+		b[le] += x.value
+	}
+	return b
+}
+
+var scrapeClient = &http.Client{Timeout: 5 * time.Second}
+
+// scrape reads url's metrics, trying three times: on a loaded machine a
+// process that just started can be slow to answer.
+func scrape(url string) (s samples, err error) {
+	for range 3 {
+		if s, err = scrapeOnce(url); err == nil {
+			return s, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, err
+}
+
+func scrapeOnce(url string) (samples, error) {
+	resp, err := scrapeClient.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return parseExposition(resp.Body)
+}
+
+func parseExposition(r io.Reader) (samples, error) {
+	var s samples
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		var name, labels, rest string
+		if i := strings.IndexByte(line, '{'); i >= 0 {
+			j := strings.LastIndexByte(line, '}')
+			if j < i {
+				continue
+			}
+			name, labels, rest = line[:i], line[i+1:j], line[j+1:]
+		} else {
+			var ok bool
+			name, rest, ok = strings.Cut(line, " ")
+			if !ok {
+				continue
+			}
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		s = append(s, struct {
+			name   string
+			labels string
+			value  float64
+		}{name, labels, v})
+	}
+	return s, sc.Err()
+}
+
+// redisCPU is Redis's own CPU seconds (main thread and children).
+func redisCPU(cfg config) (float64, error) {
+	c := redis.NewClient(&redis.Options{Addr: cfg.redisAddr, Password: cfg.redisPassword, DB: cfg.redisDB, DialTimeout: time.Second, ReadTimeout: time.Second})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return total, nil
+}
+
+// machineCPU is the CPU seconds every process on the machine used since boot
+// (the busy part of /proc/stat's first line).
+func machineCPU() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("unexpected /proc/stat")
+	}
+	busy := 0.0
+	for i, x := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 7 { // guest time is already counted in user
+			break
+		}
+		v, _ := strconv.ParseFloat(x, 64)
+		busy += v
+	}
+	return busy / 100, nil // USER_HZ is 100 on Linux
+}
