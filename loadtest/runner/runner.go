@@ -102,6 +102,8 @@ type Options struct {
 	Workers int
 	// Scale multiplies every stage duration and Duration. Default 1.
 	Scale float64
+	// MaxRequests, when positive, ends the run after that many requests.
+	MaxRequests int64
 
 	// DuplicateRatio (0..1) is the share of requests that re-send an event
 	// among the last 1,000 new ones instead of a new event.
@@ -282,6 +284,7 @@ type run struct {
 	ts      string       // envelope timestamp
 	newSeq  atomic.Int64 // events created so far
 	drops   atomic.Int64 // open model: arrivals with no free worker
+	issued  atomic.Int64 // closed model: requests started
 	stopped atomic.Bool
 }
 
@@ -362,6 +365,10 @@ func (r *run) closed(ctx context.Context, workers []*worker, wg *sync.WaitGroup)
 					time.Sleep(10 * time.Millisecond)
 					continue
 				}
+				if m := r.opts.MaxRequests; m > 0 && r.issued.Add(1) > m {
+					r.stopped.Store(true)
+					break
+				}
 				w.do(time.Now())
 				if r.opts.Pacing > 0 {
 					time.Sleep(r.opts.Pacing)
@@ -371,7 +378,7 @@ func (r *run) closed(ctx context.Context, workers []*worker, wg *sync.WaitGroup)
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for !r.stopped.Load() {
 		t := time.Since(r.start)
 		if t >= total {
 			break
@@ -401,6 +408,9 @@ func (r *run) open(ctx context.Context, workers []*worker, wg *sync.WaitGroup) {
 	dur := time.Duration(float64(r.opts.Duration) * r.opts.Scale)
 	interval := time.Duration(float64(time.Second) / r.opts.Rate)
 	total := int64(dur.Seconds() * r.opts.Rate)
+	if r.opts.MaxRequests > 0 {
+		total = min(total, r.opts.MaxRequests)
+	}
 	var drops int64
 	for sent := int64(0); sent < total; {
 		due := min(int64(time.Since(r.start).Seconds()*r.opts.Rate)+1, total)

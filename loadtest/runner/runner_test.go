@@ -280,3 +280,23 @@ func TestEnvelope(t *testing.T) {
 		t.Error("the body of an event is not deterministic")
 	}
 }
+
+func TestMaxRequests(t *testing.T) {
+	_, url := newFake(t)
+	for _, o := range []Options{
+		{Targets: []string{url}, Stages: []Stage{{0, 8}, {time.Minute, 8}}, Pacing: -1, MaxRequests: 300},
+		{Targets: []string{url}, Model: Open, Rate: 3000, Duration: time.Minute, MaxRequests: 300},
+	} {
+		start := time.Now()
+		res, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests+res.Failures[CauseDropped] != 300 || res.Events != int64(res.Requests) {
+			t.Errorf("%s: %d requests + %d dropped, %d events; want 300", o.Model, res.Requests, res.Failures[CauseDropped], res.Events)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("%s: took %v", o.Model, d)
+		}
+	}
+}
