@@ -239,7 +239,6 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-
 // Clients is how many client buckets are held (for tests and metrics).
 func (l *Limiter) Clients() int {
 	n := 0
