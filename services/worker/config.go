@@ -29,6 +29,9 @@ type Config struct {
 	// TaskCheckInterval is how often an idle worker polls for new tasks
 	// (asynq's default of 1s adds up to a second of latency).
 	TaskCheckInterval time.Duration `env:"TASK_CHECK_INTERVAL, default=50ms"`
+	// RetryCheckInterval is how often due retries (including the tasks of a
+	// killed worker that asynq recovered) move back to pending.
+	RetryCheckInterval time.Duration `env:"RETRY_CHECK_INTERVAL, default=1s"`
 	// IdempotencyTTL is how long Redis remembers a persisted event.
 	IdempotencyTTL time.Duration `env:"IDEMPOTENCY_TTL, default=24h"`
 }
@@ -56,6 +59,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("BATCH_FLUSHERS must be at least 1, got %d", c.BatchFlushers)
 	case c.TaskCheckInterval <= 0:
 		return fmt.Errorf("TASK_CHECK_INTERVAL must be positive, got %s", c.TaskCheckInterval)
+	case c.RetryCheckInterval <= 0:
+		return fmt.Errorf("RETRY_CHECK_INTERVAL must be positive, got %s", c.RetryCheckInterval)
 	case c.IdempotencyTTL < time.Minute:
 		return fmt.Errorf("IDEMPOTENCY_TTL must be at least 1m, got %s", c.IdempotencyTTL)
 	}

@@ -3,6 +3,7 @@
 //
 //	worker                      run the asynq server (migrating first unless DB_MIGRATE=false)
 //	worker migrate [-create-database]   apply migrations and exit
+//	worker replay [-id ID]      re-queue archived (dead-letter) tasks after a fix
 package main
 
 import (
@@ -35,9 +36,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "migrate":
 		err = migrate(ctx, os.Args[2:], nil)
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "replay":
+		err = replay(ctx, os.Args[2:], nil)
+	default:
 		err = run(ctx, nil)
 	}
 	if err != nil {
@@ -130,10 +134,13 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		Concurrency:       cfg.Concurrency,
 		Queues:            map[string]int{job.Queue: 1},
 		TaskCheckInterval: cfg.TaskCheckInterval,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		RetryDelayFunc:    retryDelay,
-		Logger:            asynqLogger{log},
-		LogLevel:          asynqLevel(cfg.LogLevel),
+		// Due retries, and the tasks of a killed worker once asynq recovered
+		// them, go back to pending this often (asynq's default: 5s).
+		DelayedTaskCheckInterval: cfg.RetryCheckInterval,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           retryDelay,
+		Logger:                   asynqLogger{log},
+		LogLevel:                 asynqLevel(cfg.LogLevel),
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			log.WarnContext(ctx, "task failed", "err", err)
 		}),
