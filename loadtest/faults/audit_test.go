@@ -58,6 +58,27 @@ func (s *Stack) RowCount(provider string) int {
 	return n
 }
 
+// CountPresent counts how many of ids have a row (-1 when PostgreSQL does not answer).
+func (s *Stack) CountPresent(provider string, ids []string) int {
+	if len(ids) == 0 {
+		return 0
+	}
+	quoted := make([]string, len(ids))
+	for i, id := range ids {
+		quoted[i] = "'" + strings.ReplaceAll(id, "'", "''") + "'"
+	}
+	out, err := s.PG.psqlDB(pgDatabase, fmt.Sprintf("SELECT count(*) FROM webhook_events WHERE provider = '%s' AND event_id IN (%s)",
+		provider, strings.Join(quoted, ",")))
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // AuditRun checks accepted events against rows.
 func (s *Stack) AuditRun(provider string, res *loadResult) Audit {
 	s.t.Helper()

@@ -36,7 +36,7 @@ type load struct {
 	Concurrency int
 	Retry       bool          // retry non-202 like a provider
 	GiveUp      time.Duration // per-event retry budget (default 2 min)
-	MaxBackoff  time.Duration // cap on Retry-After / backoff (default 2s)
+	MaxBackoff  time.Duration // cap on Retry-After / backoff (default 5s)
 }
 
 // attempt is one HTTP delivery.
@@ -100,9 +100,9 @@ func (r *loadResult) Summary() string {
 		errs = append(errs, fmt.Sprintf("%s×%d", e, n))
 	}
 	sort.Strings(errs)
-	return fmt.Sprintf("events=%d accepted=%d requests=%d (%.0f req/s) first-try-202=%d non-202=%d codes=[%s] transport-errors=[%s]",
+	return fmt.Sprintf("events=%d accepted=%d requests=%d (%.0f req/s) first-try-202=%d non-202=%d codes=[%s] transport-errors=[%s] dropped-arrivals=%d",
 		len(r.Events), len(r.Accepted()), r.Requests, float64(r.Requests)/r.Elapsed.Seconds(), r.FirstTry, r.Non202,
-		strings.Join(codes, " "), strings.Join(errs, " "))
+		strings.Join(codes, " "), strings.Join(errs, " "), r.Dropped)
 }
 
 func (l *load) defaults() {
@@ -116,7 +116,7 @@ func (l *load) defaults() {
 		l.GiveUp = 2 * time.Minute
 	}
 	if l.MaxBackoff == 0 {
-		l.MaxBackoff = 2 * time.Second
+		l.MaxBackoff = 5 * time.Second // the ingress's default Retry-After
 	}
 	if l.Provider == "" {
 		l.Provider = "faults"

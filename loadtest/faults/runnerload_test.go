@@ -33,7 +33,9 @@ func (l *load) runWithRunner(ctx context.Context) *loadResult {
 		// Bounded by time rather than count: at most GiveUp of waits of MaxBackoff.
 		retries = int(l.GiveUp/l.MaxBackoff) + 50
 	}
-	workers := max(l.Concurrency, 512)
+	// Enough workers that arrivals are not dropped while every request in
+	// flight sits in a Retry-After wait (an outage): rate × longest wait, bounded.
+	workers := min(max(l.Concurrency, l.Rate*int(l.MaxBackoff/time.Second+2)), 8192)
 	out, err := runner.Run(ctx, runner.Options{
 		Targets: l.Targets, Provider: l.Provider, IDPrefix: l.Prefix,
 		Model: runner.Open, Rate: float64(l.Rate), Duration: l.Duration, Workers: workers,

@@ -381,6 +381,17 @@ func (pg *Postgres) Start() {
 	}
 }
 
+// HoldLock locks table against writes for d in a session of its own; the
+// returned channel closes when the lock is released.
+func (pg *Postgres) HoldLock(table string, d time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = pg.psqlDB(pgDatabase, fmt.Sprintf("BEGIN; LOCK TABLE %s IN SHARE MODE; SELECT pg_sleep(%f); COMMIT;", table, d.Seconds()))
+	}()
+	return done
+}
+
 // Crash stops PostgreSQL the way a crash would (immediate shutdown: no
 // checkpoint, WAL replay at the next start); committed rows must survive.
 func (pg *Postgres) Crash() {
