@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ratelimit"
 )
 
 // Config is every setting of the ingress; the README documents each one.
@@ -26,6 +29,28 @@ type Config struct {
 	DrainDelay time.Duration `env:"DRAIN_DELAY, default=5s"`
 	// JobMaxRetry is how often the worker retries a job before archiving it.
 	JobMaxRetry int `env:"JOB_MAX_RETRY, default=25"`
+
+	// The edge (README "Security"). Provider profiles (PROVIDER_<NAME>_*,
+	// PROVIDERS_ALLOWED) are read by the provider package: their names are
+	// dynamic.
+
+	// CORSAllowedOrigins: origins allowed to POST from a browser; empty
+	// sends no CORS header at all.
+	CORSAllowedOrigins []string `env:"CORS_ALLOWED_ORIGINS"`
+	// HSTSMaxAge > 0 adds Strict-Transport-Security (set it when TLS ends in
+	// front of the ingress for every client).
+	HSTSMaxAge time.Duration `env:"HSTS_MAX_AGE, default=0s"`
+	// Token buckets per process; a rate of 0 disables that bucket. The
+	// defaults never throttle the seed's 500-VU profile from one address
+	// (about 4,500 req/s) nor a single replica's full speed.
+	RateLimitGlobalRPS   float64 `env:"RATE_LIMIT_GLOBAL_RPS, default=100000"`
+	RateLimitGlobalBurst int     `env:"RATE_LIMIT_GLOBAL_BURST, default=100000"`
+	RateLimitIPRPS       float64 `env:"RATE_LIMIT_IP_RPS, default=30000"`
+	RateLimitIPBurst     int     `env:"RATE_LIMIT_IP_BURST, default=30000"`
+	// TrustedProxyCIDRs: peers whose X-Forwarded-For names the client (the
+	// ingress controller's pods); from anyone else the header is ignored.
+	TrustedProxyCIDRs string `env:"TRUSTED_PROXY_CIDRS"`
+	trustedProxies    []netip.Prefix
 }
 
 // Validate checks values envconfig cannot.
@@ -47,6 +72,23 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("DRAIN_DELAY must be between 0 and SHUTDOWN_TIMEOUT (%s), got %s", c.ShutdownTimeout, c.DrainDelay)
 	case c.JobMaxRetry < 0:
 		return fmt.Errorf("JOB_MAX_RETRY must not be negative, got %d", c.JobMaxRetry)
+	case c.HSTSMaxAge < 0:
+		return fmt.Errorf("HSTS_MAX_AGE must not be negative, got %s", c.HSTSMaxAge)
+	case c.RateLimitGlobalRPS < 0 || c.RateLimitIPRPS < 0:
+		return fmt.Errorf("RATE_LIMIT_GLOBAL_RPS and RATE_LIMIT_IP_RPS must not be negative")
+	case c.RateLimitGlobalRPS > 0 && c.RateLimitGlobalBurst < 1, c.RateLimitIPRPS > 0 && c.RateLimitIPBurst < 1:
+		return fmt.Errorf("RATE_LIMIT_GLOBAL_BURST and RATE_LIMIT_IP_BURST must be at least 1 when their rate is set")
+	}
+	origins := c.CORSAllowedOrigins[:0]
+	for _, o := range c.CORSAllowedOrigins {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	c.CORSAllowedOrigins = origins
+	var err error
+	if c.trustedProxies, err = ratelimit.ParseCIDRs(c.TrustedProxyCIDRs); err != nil {
+		return fmt.Errorf("TRUSTED_PROXY_CIDRS: %w", err)
 	}
 	return nil
 }

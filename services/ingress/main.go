@@ -20,6 +20,7 @@ import (
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ops"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/provider"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/queue"
 )
 
@@ -40,6 +41,11 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		return err
 	}
 	log := ops.NewLogger(os.Stdout, cfg.LogLevel)
+	// Provider profiles fail closed: a bad PROVIDER_* setting stops the start.
+	providers, perr := provider.Load(environ(lookup))
+	if perr != nil {
+		return fmt.Errorf("config: %w", perr)
+	}
 
 	rdb := queue.NewRedis(cfg.Redis)
 	defer rdb.Close()
@@ -50,7 +56,8 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	health.AddDependency("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 
 	var draining atomic.Bool
-	srv := newServer(cfg, ingest.NewService(enq, log), newMetrics(reg), &draining, log)
+	srv := newServer(cfg, ingest.NewService(enq, log, ingest.WithProviders(providers)), newMetrics(reg), &draining, log)
+	srv.corsHeaders = providers.Headers()
 	public := ops.NewServer(cfg.HTTPAddr, srv.routes(), log)
 	opsSrv := ops.NewServer(cfg.OpsAddr, ops.Handler(health, reg), log)
 
@@ -67,7 +74,9 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		}()
 	}
 	log.Info("ingress started", "http_addr", cfg.HTTPAddr, "ops_addr", cfg.OpsAddr,
-		"redis_addr", cfg.Redis.Addr, "max_body_bytes", cfg.MaxBodyBytes)
+		"redis_addr", cfg.Redis.Addr, "max_body_bytes", cfg.MaxBodyBytes, "providers", providers,
+		"cors_origins", cfg.CORSAllowedOrigins, "rate_limit_ip_rps", cfg.RateLimitIPRPS,
+		"rate_limit_global_rps", cfg.RateLimitGlobalRPS, "trusted_proxies", cfg.TrustedProxyCIDRs)
 
 	select {
 	case err := <-errc:
@@ -86,4 +95,17 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	err := errors.Join(public.Shutdown(sctx), opsSrv.Shutdown(sctx))
 	log.Info("ingress stopped", "err", err)
 	return err
+}
+
+// environ lists the variables run sees: the process's, or a test lookuper's
+// when it can list them. Provider profiles need the list (their variable
+// names contain the provider); a lookuper that cannot list gives none.
+func environ(lookup envconfig.Lookuper) []string {
+	if lookup == nil {
+		return os.Environ()
+	}
+	if l, ok := lookup.(interface{ Environ() []string }); ok {
+		return l.Environ()
+	}
+	return nil
 }

@@ -30,6 +30,8 @@ const (
 	typeNotFound    = typePrefix + "not-found"
 	typeMethod      = typePrefix + "method-not-allowed"
 	typeInternal    = typePrefix + "internal"
+	typeSignature   = typePrefix + "signature"
+	typeRateLimited = typePrefix + "rate-limited"
 )
 
 // errUnsupportedMediaType is returned by the handler for a non-JSON body.
@@ -41,8 +43,21 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p        problem
 		invalid  *ingest.InvalidError
 		tooLarge *http.MaxBytesError
+		sigErr   *ingest.SignatureError
+		limited  *rateLimitedError
 	)
 	switch {
+	case errors.As(err, &sigErr):
+		// Only "signature missing", "signature invalid" or "signature
+		// expired": never which secret, header part or byte was wrong.
+		p = problem{Type: typeSignature, Title: "Signature verification failed", Status: http.StatusUnauthorized, Detail: sigErr.Error()}
+	case errors.Is(err, ingest.ErrNotAllowed):
+		p = problem{Type: typeNotFound, Title: "Unknown provider", Status: http.StatusNotFound,
+			Detail: "this ingress does not accept webhooks for this provider"}
+	case errors.As(err, &limited):
+		p = problem{Type: typeRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests,
+			Detail: "the rate limit is exceeded; retry after the time in Retry-After"}
+		w.Header().Set("Retry-After", limited.seconds())
 	case errors.As(err, &invalid):
 		p = problem{Type: typeInvalid, Title: "Invalid webhook body", Status: http.StatusBadRequest, Detail: invalid.Detail, Errors: invalid.Fields}
 	case errors.As(err, &tooLarge):

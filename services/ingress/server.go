@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ratelimit"
 )
 
 // acceptor is the ingest service as the HTTP layer sees it.
@@ -30,6 +31,12 @@ type server struct {
 	enqueueTimeout time.Duration
 	retryAfter     string // seconds, as sent in Retry-After
 	draining       *atomic.Bool
+
+	// the edge (edge.go)
+	limiter     *ratelimit.Limiter
+	hsts        []string // Strict-Transport-Security value, nil: not sent
+	corsOrigins []string
+	corsHeaders []string // request headers the providers read, for CORS
 }
 
 func newServer(cfg Config, svc acceptor, m *metrics, draining *atomic.Bool, log *slog.Logger) *server {
@@ -41,7 +48,21 @@ func newServer(cfg Config, svc acceptor, m *metrics, draining *atomic.Bool, log 
 		enqueueTimeout: cfg.EnqueueTimeout,
 		retryAfter:     strconv.Itoa(int(cfg.RetryAfter.Round(time.Second) / time.Second)),
 		draining:       draining,
+		limiter: ratelimit.New(ratelimit.Config{
+			GlobalRate: cfg.RateLimitGlobalRPS, GlobalBurst: cfg.RateLimitGlobalBurst,
+			IPRate: cfg.RateLimitIPRPS, IPBurst: cfg.RateLimitIPBurst,
+			TrustedProxies: cfg.trustedProxies,
+		}),
+		hsts:        hstsValue(cfg.HSTSMaxAge),
+		corsOrigins: cfg.CORSAllowedOrigins,
 	}
+}
+
+func hstsValue(maxAge time.Duration) []string {
+	if maxAge <= 0 {
+		return nil
+	}
+	return []string{"max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10) + "; includeSubDomains"}
 }
 
 // handleWebhook is POST /webhooks/{provider}.

@@ -388,3 +388,30 @@ func validHeader(s string) bool {
 	}
 	return true
 }
+
+// Headers lists the request headers the configured profiles read (signature
+// and event id headers), for the CORS allow-list of request headers.
+func (r *Registry) Headers() []string {
+	set := map[string]bool{}
+	for _, p := range r.profiles {
+		switch v := p.Verifier.(type) {
+		case *signature.Stripe:
+			set[signature.StripeHeader] = true
+		case *signature.GitHub:
+			set[signature.GitHubHeader] = true
+		case *signature.Standard:
+			set[signature.StandardIDHeader], set[signature.StandardTimestampHeader], set[signature.StandardSignatureHeader] = true, true, true
+		case *signature.HMAC:
+			set[v.Header()] = true
+		}
+		if p.EventIDHeader != "" {
+			set[p.EventIDHeader] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for h := range set {
+		out = append(out, h)
+	}
+	slices.Sort(out)
+	return out
+}
