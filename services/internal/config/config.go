@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -39,7 +41,7 @@ func Load(ctx context.Context, target any, lookup envconfig.Lookuper) error {
 		lookup = envconfig.OsLookuper()
 	}
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: target, Lookuper: lookup}); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return fmt.Errorf("config: %s", nameVariable(err.Error(), reflect.TypeOf(target).Elem()))
 	}
 	if v, ok := target.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
@@ -47,6 +49,26 @@ func Load(ctx context.Context, target any, lookup envconfig.Lookuper) error {
 		}
 	}
 	return nil
+}
+
+// nameVariable rewrites envconfig's "Redis: PoolSize: parse error" into
+// "REDIS_POOL_SIZE: parse error": operators know the variable, not our fields.
+func nameVariable(msg string, t reflect.Type) string {
+	for t.Kind() == reflect.Struct {
+		name, rest, ok := strings.Cut(msg, ": ")
+		if !ok {
+			return msg
+		}
+		f, found := t.FieldByName(name)
+		if !found {
+			return msg
+		}
+		if tag, _, _ := strings.Cut(f.Tag.Get("env"), ","); tag != "" {
+			return tag + ": " + rest
+		}
+		msg, t = rest, f.Type
+	}
+	return msg
 }
 
 // Validate checks the Redis settings.
