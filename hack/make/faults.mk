@@ -27,6 +27,6 @@ test-faults: ## fault-injection suite at full length (8 scenarios, ~20 min; FAUL
 	$(call faults_go_test,-timeout 60m)
 
 test-faults-short: ## fault-injection suite with shortened durations (runs in make test)
-	$(call faults_go_test,-short -timeout 20m)
+	$(call faults_go_test,-short -parallel 3 -timeout 20m)
 
 TEST_EXTRA += test-faults-short

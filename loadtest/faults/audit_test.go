@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -123,7 +124,8 @@ func (s *Stack) Queue() (q Queue, ok bool) {
 	defer in.Close()
 	info, err := in.GetQueueInfo(queueName)
 	if err != nil {
-		return Queue{}, strings.Contains(err.Error(), "does not exist") // nothing was ever enqueued
+		// Nothing was ever enqueued: the queue is empty, not unreachable.
+		return Queue{}, errors.Is(err, asynq.ErrQueueNotFound) || strings.Contains(err.Error(), "does not exist")
 	}
 	return Queue{info.Pending, info.Active, info.Scheduled, info.Retry, info.Archived, info.Aggregating}, true
 }

@@ -35,6 +35,15 @@ func scaleFor() scale {
 		PersistN: 20000, Storm: 1000, Copies: 10}
 }
 
+// parallelWhenShort runs the scenarios that mostly wait for a recovery
+// timer side by side in the shortened suite, so CI spends minutes, not many;
+// at full length every scenario runs alone so its figures stand on their own.
+func parallelWhenShort(t *testing.T) {
+	if testing.Short() {
+		t.Parallel()
+	}
+}
+
 // drainTimeout bounds waiting for the worker to persist everything: asynq
 // recovers the tasks of a killed worker only after its 30 s lease plus a 30 s
 // clock-skew margin, checked once a minute, so allow comfortably more.
@@ -60,6 +69,7 @@ func logResult(t *testing.T, res *loadResult) {
 // ---------------------------------------------------------------------------
 // 1. Worker killed (SIGKILL) mid-load, restarted after a few seconds.
 func TestWorkerKilled(t *testing.T) {
+	parallelWhenShort(t)
 	sc := scaleFor()
 	s := NewStack(t)
 	s.Migrate()
@@ -237,6 +247,7 @@ func TestPersistenceAcrossRedisRestart(t *testing.T) {
 // 5. Redis down under load: 503 + Retry-After, never 202; /ready false and
 // back; the runner retries like a provider; accepted == rows.
 func TestRedisDown(t *testing.T) {
+	parallelWhenShort(t)
 	sc := scaleFor()
 	s := NewStack(t)
 	s.Migrate()
@@ -298,6 +309,7 @@ func TestRedisDown(t *testing.T) {
 // 6. PostgreSQL down under load: the ingress keeps accepting, the worker
 // backs off and goes unready, nothing is archived, accepted == rows.
 func TestPostgresDown(t *testing.T) {
+	parallelWhenShort(t)
 	sc := scaleFor()
 	s := NewStack(t)
 	s.Migrate()
