@@ -229,6 +229,33 @@ func TestProviderSignaturesAndNativePayloads(t *testing.T) {
 	})
 }
 
+// GitHub's event type lives only in a header: it is stored with the event.
+func TestGitHubEventHeaderKept(t *testing.T) {
+	srv := newEdgeServer(t, edgeEnv(), nil)
+	body := `{"zen":"Keep it logically awesome."}`
+	h := http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, body)},
+		"X-Github-Delivery": {"d-ping"}, "X-Github-Event": {"ping"}}
+	if w := srv.do(t, http.MethodPost, "/webhooks/github", h, body); w.Code != 202 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	tasks, err := srv.inspector.ListPendingTasks(job.Queue)
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("pending tasks %v, %v", tasks, err)
+	}
+	p, err := job.Decode(tasks[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.EventID != "d-ping" || p.Headers["X-Github-Event"] != "ping" || string(p.Body) != body {
+		t.Errorf("payload %+v", p)
+	}
+	for k := range p.Headers {
+		if strings.Contains(strings.ToLower(k), "signature") {
+			t.Errorf("signature header %s stored", k)
+		}
+	}
+}
+
 // The seed's envelope needs no configuration at all (the k6 script's case).
 func TestNoConfigurationAcceptsEnvelope(t *testing.T) {
 	srv := newEdgeServer(t, nil, nil)

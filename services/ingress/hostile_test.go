@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ops"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/testenv"
 )
 
@@ -235,6 +237,26 @@ func TestHostileInputAgainstRunningIngress(t *testing.T) {
 			t.Errorf("pending %d, want 1", pending())
 		}
 	})
+
+	// Content-Length together with Transfer-Encoding: net/http reads the
+	// body by Transfer-Encoding alone (RFC 9112 §6.3), never by the length.
+	t.Run("Content-Length and Transfer-Encoding", func(t *testing.T) {
+		req := strings.Replace(chunked("/webhooks/p", 1, `{"eventId":"te-wins"}`),
+			"Transfer-Encoding: chunked\r\n", "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n", 1)
+		resp, body := raw(t, public, req)
+		if resp.StatusCode != 202 || !strings.Contains(string(body), job.ID("p", "te-wins")) {
+			t.Fatalf("status %d %s, want 202 for the chunked body's event", resp.StatusCode, body)
+		}
+	})
+}
+
+// The limits net/http enforces before our code runs (README "Security").
+func TestServerLimits(t *testing.T) {
+	s := ops.NewServer(":0", http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if s.ReadHeaderTimeout != 5*time.Second || s.ReadTimeout != 15*time.Second || s.MaxHeaderBytes != 64<<10 {
+		t.Errorf("ReadHeaderTimeout %s, ReadTimeout %s, MaxHeaderBytes %d; the README says 5s, 15s, 64 KiB",
+			s.ReadHeaderTimeout, s.ReadTimeout, s.MaxHeaderBytes)
+	}
 }
 
 func live(t *testing.T, opsAddr string) {
