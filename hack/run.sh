@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 export REDIS_ADDR=${REDIS_ADDR:-localhost:6379}
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@localhost:5432/webhooks?sslmode=disable}
+export HTTP_ADDR=${HTTP_ADDR:-:8080}
 DIR=${RUN_DATA_DIR:-.data/run}
 
 # host_port URL-or-ADDR: print "host port" of a host:port or a postgres URL.
@@ -65,8 +66,9 @@ go build -o bin/ ./services/...
 bin/worker migrate -create-database
 
 export DB_MIGRATE=false # just done
+export DRAIN_DELAY=${DRAIN_DELAY:-0s} # no load balancer to wait for here
 OPS_ADDR=${WORKER_OPS_ADDR:-:9091} bin/worker & pids+=($!)
 OPS_ADDR=${INGRESS_OPS_ADDR:-:9090} bin/ingress & pids+=($!)
 log "ingress on ${HTTP_ADDR:-:8080} (ops ${INGRESS_OPS_ADDR:-:9090}), worker ops on ${WORKER_OPS_ADDR:-:9091}; Ctrl-C stops everything"
-log "try: curl -i -X POST localhost:8080/webhooks/demo -H 'Content-Type: application/json' -d '{\"eventId\":\"evt-1\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"data\":{}}'"
+log "try: curl -i -X POST localhost:${HTTP_ADDR##*:}/webhooks/demo -H 'Content-Type: application/json' -d '{\"eventId\":\"evt-1\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"data\":{}}'"
 wait -n "${pids[@]}"
