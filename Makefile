@@ -32,7 +32,8 @@ lint: vuln ## gofmt, go vet, staticcheck, shellcheck, govulncheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	"$$(hack/tools.sh staticcheck)" ./...
-	@if command -v shellcheck >/dev/null; then shellcheck -x $$(git ls-files '*.sh' .ci/run); else echo "shellcheck not installed: skipped"; fi
+	@command -v shellcheck >/dev/null || { . hack/lib.sh && apt_install shellcheck; }
+	shellcheck -x $$(git ls-files '*.sh' .ci/run)
 
 vuln: ## govulncheck against the offline vulnerability database
 	@db=$$(go mod download -json $(VULNDB) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \

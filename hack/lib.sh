@@ -81,16 +81,29 @@ as_pg() {
   fi
 }
 
-# start_postgres PORT DIR: a throwaway cluster (trust auth, user postgres) on
-# 127.0.0.1:PORT with data in DIR, tuned for tests and local runs.
-start_postgres() {
-  local port=$1 dir=$2 bin
-  bin=$(pg_bindir)
+# pg_datadir DIR: where PostgreSQL data for DIR lives. As root, the server runs
+# as the postgres user, which may not be able to reach a folder under a
+# private home or CI directory; then a folder under /tmp stands in for it.
+pg_datadir() {
+  local dir=$1
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
+  if [[ $(id -u) -eq 0 ]] && ! as_pg test -x "$dir"; then
+    dir=${TMPDIR:-/tmp}/webhook-ingestor-pg/$(printf '%s' "$dir" | cksum | cut -d' ' -f1)
+    mkdir -p "$dir"
+    chmod 755 "$(dirname "$dir")"
+  fi
+  echo "$dir"
+}
+
+# start_postgres PORT DIR: a throwaway cluster (trust auth, user postgres) on
+# 127.0.0.1:PORT with data in DIR (see pg_datadir), tuned for tests and local runs.
+start_postgres() {
+  local port=$1 dir bin
+  dir=$(pg_datadir "$2")
+  bin=$(pg_bindir)
   if [[ $(id -u) -eq 0 ]]; then
     chown -R postgres: "$dir"
-    as_pg test -w "$dir" || die "user postgres cannot write $dir (a parent directory is not traversable); set DATA_DIR to another folder"
   fi
   if [[ ! -f $dir/PG_VERSION ]]; then
     as_pg "$bin/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --no-sync >/dev/null \
@@ -104,7 +117,8 @@ start_postgres() {
 }
 
 stop_postgres() {
-  local dir=$1 bin
+  local dir bin
+  dir=$(pg_datadir "$1")
   [[ -f $dir/postmaster.pid ]] || return 0
   bin=$(pg_bindir)
   as_pg "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null && log "stopped PostgreSQL ($dir)"
