@@ -167,11 +167,16 @@ func TestProviderSignaturesAndNativePayloads(t *testing.T) {
 		{"stripe expired", "stripe", stripeHeader(stripeSecret, tooOld, stripeBody), stripeBody, 401, "signature expired", ""},
 		{"stripe future", "stripe", stripeHeader(stripeSecret, tooNew, stripeBody), stripeBody, 401, "signature expired", ""},
 		{"stripe signed but no id", "stripe", stripeHeader(stripeSecret, now, `{"object":"event"}`), `{"object":"event"}`, 400, "", ""},
+		{"stripe id not a string", "stripe", stripeHeader(stripeSecret, now, `{"id":42}`), `{"id":42}`, 400, "", ""},
 		// GitHub: its payload, id from X-GitHub-Delivery.
 		{"github valid", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}, "X-Github-Delivery": {"72d3162e-cc78-11e3-81ab-4c9367dc0958"}}, ghBody, 202, "", "72d3162e-cc78-11e3-81ab-4c9367dc0958"},
 		{"github missing", "github", http.Header{"X-Github-Delivery": {"d-2"}}, ghBody, 401, "signature missing", ""},
 		{"github wrong secret", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC("nope", ghBody)}, "X-Github-Delivery": {"d-3"}}, ghBody, 401, "signature invalid", ""},
 		{"github no delivery header", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}}, ghBody, 400, "", ""},
+		{"github delivery id not UTF-8", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}, "X-Github-Delivery": {"d-\xff"}}, ghBody, 400, "", ""},
+		{"github delivery id too long", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}, "X-Github-Delivery": {strings.Repeat("d", 256)}}, ghBody, 400, "", ""},
+		{"github delivery id twice", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}, "X-Github-Delivery": {"d-a", "d-b"}}, ghBody, 400, "", ""},
+		{"github payload not an object", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, `[1]`)}, "X-Github-Delivery": {"d-arr"}}, `[1]`, 400, "", ""},
 		// Standard Webhooks: id from webhook-id (which is signed too).
 		{"standard valid", "svix", standardHeader(standardKey, "msg_1", now, svixBody), svixBody, 202, "", "msg_1"},
 		{"standard id swapped", "svix", with(standardHeader(standardKey, "msg_1", now, svixBody), "Webhook-Id", "msg_other"), svixBody, 401, "signature invalid", ""},
