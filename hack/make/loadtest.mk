@@ -15,3 +15,5 @@ loadtest-smoke: ## 20 s version of `make loadtest` against `make run`'s stack
 
 loadtest-ci: ## short load run + audit against a stack it starts itself on private ports (runs in make test)
 	loadtest/ci.sh
+
+TEST_EXTRA += loadtest-ci
