@@ -77,6 +77,7 @@ func TestWorkerKilled(t *testing.T) {
 	w := s.StartWorker()
 
 	l := &load{Targets: []string{in.HTTP}, Provider: "wkill", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load, Retry: true}
+	loadStart := time.Now()
 	done := startLoad(l)
 
 	time.Sleep(sc.Load / 3)
@@ -88,7 +89,7 @@ func TestWorkerKilled(t *testing.T) {
 	w.Kill()
 	killedAt := time.Now()
 	orphans := s.ActiveEventIDs()
-	t.Logf("worker pid %d SIGKILLed mid-batch; %d tasks were active (orphaned)", w.PID(), len(orphans))
+	t.Logf("worker pid %d SIGKILLed mid-batch %.1fs into the run; %d tasks were active (orphaned)", w.PID(), killedAt.Sub(loadStart).Seconds(), len(orphans))
 	<-unlocked
 	if len(orphans) == 0 {
 		t.Errorf("no task was in flight at the kill: the scenario proved nothing about recovery")
@@ -127,11 +128,12 @@ func TestIngressKilled(t *testing.T) {
 	s.StartWorker()
 
 	l := &load{Targets: []string{in.HTTP}, Provider: "ikill", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load, Retry: true}
+	loadStart := time.Now()
 	done := startLoad(l)
 
 	time.Sleep(sc.Load / 3)
 	in.Kill()
-	t.Logf("ingress pid %d SIGKILLed", in.PID())
+	t.Logf("ingress pid %d SIGKILLed %.1fs into the run", in.PID(), time.Since(loadStart).Seconds())
 	time.Sleep(2 * time.Second)
 	in2 := s.StartIngressAt(in)
 	t.Logf("new ingress pid %d on the same address", in2.PID())
@@ -186,6 +188,7 @@ func TestRollingRestart(t *testing.T) {
 
 	// No retries: any non-202 is a failed request as a provider sees it.
 	l := &load{Targets: []string{p.URL}, Provider: "rolling", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load, Retry: false}
+	loadStart := time.Now()
 	done := startLoad(l)
 
 	time.Sleep(sc.Load / 5)
@@ -193,9 +196,11 @@ func TestRollingRestart(t *testing.T) {
 		nw := s.StartIngress() // surge: the new pod first
 		p.Add(nw)
 		waitFor(5*time.Second, func() bool { return len(p.ready()) == 3 })
+		termAt := time.Since(loadStart)
 		old.Stop(syscall.SIGTERM, 30*time.Second)
 		p.Remove(old)
-		t.Logf("ingress %d: pid %d replaced by pid %d (old exit: %v)", i, old.PID(), nw.PID(), old.err)
+		t.Logf("ingress %d: pid %d SIGTERMed %.1fs into the run, drained and exited in %.1fs (exit: %v); pid %d serves instead",
+			i, old.PID(), termAt.Seconds(), time.Since(loadStart).Seconds()-termAt.Seconds(), old.err, nw.PID())
 		time.Sleep(sc.Load / 10)
 	}
 	nw := s.StartWorker()
@@ -255,12 +260,13 @@ func TestRedisDown(t *testing.T) {
 	w := s.StartWorker()
 
 	l := &load{Targets: []string{in.HTTP}, Provider: "redisdown", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load + sc.RedisDown, Retry: true}
+	loadStart := time.Now()
 	done := startLoad(l)
 
 	time.Sleep(sc.Load / 3)
 	s.Redis.Kill()
 	downAt := time.Now()
-	t.Logf("redis SIGKILLed for %v", sc.RedisDown)
+	t.Logf("redis SIGKILLed %.1fs into the run, for %v", downAt.Sub(loadStart).Seconds(), sc.RedisDown)
 	notReady := waitFor(sc.RedisDown, func() bool { return !in.Ready() })
 	notReadyAfter := time.Since(downAt)
 	workerNotReady := waitFor(sc.RedisDown-time.Since(downAt), func() bool { return !w.Ready() })
@@ -317,12 +323,13 @@ func TestPostgresDown(t *testing.T) {
 	w := s.StartWorker()
 
 	l := &load{Targets: []string{in.HTTP}, Provider: "pgdown", Prefix: prefix(t), Rate: sc.Rate, Duration: sc.Load + sc.PGDown, Retry: true}
+	loadStart := time.Now()
 	done := startLoad(l)
 
 	time.Sleep(sc.Load / 3)
 	s.PG.Crash()
 	downAt := time.Now()
-	t.Logf("postgres stopped (immediate shutdown) for %v", sc.PGDown)
+	t.Logf("postgres stopped (immediate shutdown) %.1fs into the run, for %v", downAt.Sub(loadStart).Seconds(), sc.PGDown)
 	notReady := waitFor(sc.PGDown, func() bool { return !w.Ready() })
 	t.Logf("worker /ready false after %.1fs: %v", time.Since(downAt).Seconds(), notReady)
 	inReady := true

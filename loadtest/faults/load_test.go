@@ -71,11 +71,12 @@ type loadResult struct {
 	// Dropped counts arrivals the runner could not send (every worker busy).
 	Dropped int
 
-	mu sync.Mutex
+	mu                       sync.Mutex
+	start, firstBad, lastBad time.Time
 }
 
 func newResult() *loadResult {
-	return &loadResult{Events: map[string]*eventRec{}, Codes: map[int]int{}, Errors: map[string]int{}}
+	return &loadResult{Events: map[string]*eventRec{}, Codes: map[int]int{}, Errors: map[string]int{}, start: time.Now()}
 }
 
 func (r *loadResult) Accepted() []string {
@@ -100,8 +101,12 @@ func (r *loadResult) Summary() string {
 		errs = append(errs, fmt.Sprintf("%s×%d", e, n))
 	}
 	sort.Strings(errs)
-	return fmt.Sprintf("events=%d accepted=%d requests=%d (%.0f req/s) first-try-202=%d non-202=%d codes=[%s] transport-errors=[%s] dropped-arrivals=%d",
-		len(r.Events), len(r.Accepted()), r.Requests, float64(r.Requests)/r.Elapsed.Seconds(), r.FirstTry, r.Non202,
+	window := ""
+	if r.Non202 > 0 {
+		window = fmt.Sprintf(" (between %.1fs and %.1fs into the run)", r.firstBad.Sub(r.start).Seconds(), r.lastBad.Sub(r.start).Seconds())
+	}
+	return fmt.Sprintf("events=%d accepted=%d requests=%d (%.0f req/s) first-try-202=%d non-202=%d%s codes=[%s] transport-errors=[%s] dropped-arrivals=%d",
+		len(r.Events), len(r.Accepted()), r.Requests, float64(r.Requests)/r.Elapsed.Seconds(), r.FirstTry, r.Non202, window,
 		strings.Join(codes, " "), strings.Join(errs, " "), r.Dropped)
 }
 
@@ -149,6 +154,12 @@ func (r *loadResult) record(id string, a attempt) {
 		}
 	} else {
 		r.Non202++
+		if r.firstBad.IsZero() || a.At.Before(r.firstBad) {
+			r.firstBad = a.At
+		}
+		if a.At.After(r.lastBad) {
+			r.lastBad = a.At
+		}
 	}
 	if a.Code == http.StatusServiceUnavailable && a.RetryAft == "" {
 		r.No503RetryAfter++
