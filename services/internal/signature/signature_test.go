@@ -306,6 +306,9 @@ func TestNoSecrets(t *testing.T) {
 
 // The hot path should not allocate per request beyond what the caller owns.
 func TestVerifyAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
 	v, _ := signature.NewStripe([][]byte{[]byte("whsec_a")}, 0)
 	ts := strconv.FormatInt(now.Unix(), 10)
 	h := hdr("Stripe-Signature", "t="+ts+",v1="+macHex("whsec_a", ts+"."+string(body)))
