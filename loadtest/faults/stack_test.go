@@ -186,6 +186,15 @@ func (s *Stack) teardown() {
 	failed := s.t.Failed()
 	for i := len(procs) - 1; i >= 0; i-- {
 		p := procs[i]
+		if p.Name == "redis" {
+			// A disk too slow for appendfsync everysec blocks Redis, and with
+			// it every enqueue: say so, since the test may still pass.
+			for _, line := range strings.Split(p.Tail(1000), "\n") {
+				if strings.Contains(line, "fsync is taking too long") {
+					s.t.Logf("redis (pid %d) reports a slow disk: %s", p.PID(), line)
+				}
+			}
+		}
 		if failed || testing.Verbose() && os.Getenv("FAULTS_LOGS") != "" {
 			s.t.Logf("--- last log lines of %s (pid %d) ---\n%s", p.Name, p.PID(), p.Tail(15))
 		}
