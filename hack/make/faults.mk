@@ -23,7 +23,7 @@ define faults_go_test
 endef
 
 .PHONY: test-faults test-faults-short
-test-faults: ## fault-injection suite at full length (8 scenarios, ~20 min; FAULTS_RUN=regexp to pick)
+test-faults: ## fault-injection suite at full length (8 scenarios, ≈9 min; FAULTS_RUN=regexp picks)
 	$(call faults_go_test,-timeout 60m)
 
 test-faults-short: ## fault-injection suite with shortened durations (runs in make test)

@@ -222,8 +222,9 @@ func (s *Stack) spawn(name, path string, args, env []string, cred *syscall.Crede
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group, so a ^C on `go test` does not reach it first and
-	// the harness decides the order of shutdown.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	// the harness decides the order of shutdown; Pdeathsig still takes it
+	// down if the test binary dies without cleaning up (timeout, SIGKILL).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		s.t.Fatalf("start %s: %v", name, err)
