@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -622,29 +623,34 @@ func checkMigrationJob(t *testing.T, values string, r rendered, dev bool) {
 	}
 }
 
-// TestValuesDocumented: values.yaml documents its keys helm-docs style
-// ("# --" above the key) and the chart README's table lists every one.
-func TestValuesDocumented(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(chartDir(t), "values.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile(filepath.Join(chartDir(t), "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyRE := regexp.MustCompile(`^(\s*)([A-Za-z0-9_]+):`)
+var update = flag.Bool("update", false, "rewrite the values table in charts/webhook-ingestor/README.md")
+
+const valuesMarker = "<!-- values table: generated from values.yaml by `cd hack/verify && go test -run TestValuesDocumented -update` -->\n"
+
+// valuesTable renders the helm-docs style table: every key preceded by a
+// "# --" comment (continued on following "#" lines), with its default.
+func valuesTable(t *testing.T, values []byte) (string, int) {
+	t.Helper()
+	keyRE := regexp.MustCompile(`^(\s*)([A-Za-z0-9_]+):\s*(.*)$`)
 	type level struct {
 		indent int
 		key    string
 	}
-	var stack []level
-	documented := 0
-	pending := false
-	for _, line := range strings.Split(string(b), "\n") {
+	var (
+		stack   []level
+		pending string
+		has     bool
+		rows    []string
+	)
+	esc := strings.NewReplacer("|", `\|`)
+	for _, line := range strings.Split(string(values), "\n") {
 		trimmed := strings.TrimSpace(line)
 		if strings.HasPrefix(trimmed, "# -- ") {
-			pending = true
+			pending, has = strings.TrimPrefix(trimmed, "# -- "), true
+			continue
+		}
+		if has && strings.HasPrefix(trimmed, "#") {
+			pending += " " + strings.TrimSpace(strings.TrimPrefix(trimmed, "#"))
 			continue
 		}
 		m := keyRE.FindStringSubmatch(line)
@@ -661,18 +667,49 @@ func TestValuesDocumented(t *testing.T) {
 		}
 		path := strings.Join(append(parts, m[2]), ".")
 		stack = append(stack, level{indent, m[2]})
-		if indent == 0 && !pending && !strings.HasSuffix(line, ":") {
+		if indent == 0 && !has && m[3] != "" {
 			t.Errorf("top-level value %s has no \"# --\" comment", path)
 		}
-		if pending {
-			documented++
-			if !strings.Contains(string(readme), "| `"+path+"` |") {
-				t.Errorf("chart README's values table lacks %s", path)
+		if has {
+			def := m[3]
+			if def == "" {
+				def = "(block, see values.yaml)"
 			}
+			rows = append(rows, fmt.Sprintf("| `%s` | `%s` | %s |", path, esc.Replace(def), esc.Replace(pending)))
 		}
-		pending = false
+		has = false
 	}
-	if documented < 100 {
-		t.Errorf("only %d documented values", documented)
+	return "| Key | Default | Description |\n| --- | --- | --- |\n" + strings.Join(rows, "\n") + "\n", len(rows)
+}
+
+// TestValuesDocumented: the chart README's values table is what values.yaml
+// says (run with -update to regenerate it).
+func TestValuesDocumented(t *testing.T) {
+	values, err := os.ReadFile(filepath.Join(chartDir(t), "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readmePath := filepath.Join(chartDir(t), "README.md")
+	readme, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, n := valuesTable(t, values)
+	if n < 100 {
+		t.Errorf("only %d documented values", n)
+	}
+	head, _, ok := strings.Cut(string(readme), valuesMarker)
+	if !ok {
+		t.Fatalf("chart README lacks the marker line %q", valuesMarker)
+	}
+	want := head + valuesMarker + "\n" + table
+	if *update {
+		if err := os.WriteFile(readmePath, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if string(readme) != want {
+		t.Error("chart README's values table is stale: cd hack/verify && go test -run TestValuesDocumented -update")
 	}
 }
