@@ -24,6 +24,9 @@ type Redis struct {
 	PoolSize int `env:"REDIS_POOL_SIZE, default=64"`
 	// Timeout bounds dialing and each command, so a dead Redis fails fast.
 	Timeout time.Duration `env:"REDIS_TIMEOUT, default=2s"`
+	// Pipelines is how many auto-pipelines send concurrent commands to Redis
+	// together (0: every command its own round trip). See queue.NewRedis.
+	Pipelines int `env:"REDIS_PIPELINES, default=2"`
 }
 
 // Common settings shared by both binaries.

@@ -15,8 +15,10 @@ import (
 
 // NewRedis returns the go-redis client asynq runs on, with bounded pool and
 // timeouts so a dead Redis fails requests fast instead of piling them up.
+// With cfg.Pipelines > 0, commands of concurrent callers (asynq's one
+// EVALSHA per enqueue or ack) share round trips; see autoPipeline.
 func NewRedis(cfg config.Redis) *redis.Client {
-	return redis.NewClient(&redis.Options{
+	c := redis.NewClient(&redis.Options{
 		Addr:         cfg.Addr,
 		Password:     cfg.Password,
 		DB:           cfg.DB,
@@ -27,6 +29,10 @@ func NewRedis(cfg config.Redis) *redis.Client {
 		WriteTimeout: cfg.Timeout,
 		PoolTimeout:  cfg.Timeout,
 	})
+	if cfg.Pipelines > 0 {
+		enableAutoPipeline(c, cfg.Pipelines)
+	}
+	return c
 }
 
 // Enqueuer puts jobs on the webhooks queue.
