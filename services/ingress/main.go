@@ -24,6 +24,9 @@ import (
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/queue"
 )
 
+// version is stamped at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -73,7 +76,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 			}
 		}()
 	}
-	log.Info("ingress started", "http_addr", cfg.HTTPAddr, "ops_addr", cfg.OpsAddr,
+	log.Info("ingress started", "version", version, "http_addr", cfg.HTTPAddr, "ops_addr", cfg.OpsAddr,
 		"redis_addr", cfg.Redis.Addr, "max_body_bytes", cfg.MaxBodyBytes, "providers", providers,
 		"cors_origins", cfg.CORSAllowedOrigins, "rate_limit_ip_rps", cfg.RateLimitIPRPS,
 		"rate_limit_global_rps", cfg.RateLimitGlobalRPS, "trusted_proxies", cfg.TrustedProxyCIDRs)

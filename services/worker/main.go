@@ -32,6 +32,9 @@ import (
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/store"
 )
 
+// version is stamped at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -163,7 +166,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 			errc <- err
 		}
 	}()
-	log.Info("worker started", "ops_addr", cfg.OpsAddr, "redis_addr", cfg.Redis.Addr,
+	log.Info("worker started", "version", version, "ops_addr", cfg.OpsAddr, "redis_addr", cfg.Redis.Addr,
 		"concurrency", cfg.Concurrency, "batch_size", cfg.BatchSize, "batch_wait", cfg.BatchWait)
 
 	select {
