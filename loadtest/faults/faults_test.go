@@ -334,8 +334,22 @@ func TestPostgresDown(t *testing.T) {
 	t.Logf("postgres stopped (immediate shutdown) %.1fs into the run, for %v", downAt.Sub(loadStart).Seconds(), sc.PGDown)
 	notReady := waitFor(sc.PGDown, func() bool { return !w.Ready() })
 	t.Logf("worker /ready false after %.1fs: %v", time.Since(downAt).Seconds(), notReady)
-	inReady := true
-	waitFor(sc.PGDown-time.Since(downAt), func() bool { inReady = inReady && in.Ready(); return false })
+	// Through the outage: the ingress stays ready, and the worker hands
+	// failing tasks back to asynq's retry set (with backoff) instead of
+	// holding or dropping them.
+	inReady, maxRetry := true, 0
+	waitFor(sc.PGDown-time.Since(downAt), func() bool {
+		inReady = inReady && in.Ready()
+		if q, ok := s.Queue(); ok {
+			maxRetry = max(maxRetry, q.Retry)
+		}
+		time.Sleep(200 * time.Millisecond)
+		return false
+	})
+	t.Logf("tasks waiting in the retry set during the outage: up to %d", maxRetry)
+	if maxRetry == 0 {
+		t.Errorf("no task went back to the queue for a retry while PostgreSQL was down")
+	}
 	s.PG.Start()
 	upAt := time.Now()
 	back := waitFor(30*time.Second, func() bool { return w.Ready() })
