@@ -166,7 +166,7 @@ func TestChartCRDKinds(t *testing.T) {
 		t.Fatal("want one PrometheusRule")
 	}
 	want := map[string]bool{
-		"WebhookBacklogGrowing": false, "WebhookOldestPendingTooOld": false, "WebhookAcceptedNotPersisted": false,
+		"WebhookBacklogGrowing": false, "WebhookOldestPendingTooOld": false, "WebhookAcceptedNotPersisted": false, "WebhookTasksArchived": false,
 		"WebhookHigh5xxRate": false, "WebhookPodNotReady": false,
 	}
 	for _, pr := range rules {
