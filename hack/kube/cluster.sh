@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# A real, local Kubernetes control plane for the chart tests (no Docker needed):
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok with
+# one fake node, all on random 127.0.0.1 ports.
+#
+#   hack/kube/cluster.sh up   [DIR]  start; prints `export KUBECONFIG=DIR/kubeconfig`
+#   hack/kube/cluster.sh down [DIR]  stop what `up` started (by PID) and remove DIR
+#   hack/kube/cluster.sh env  [DIR]  print the exports again
+#
+# DIR defaults to $KUBE_RUN_DIR or <repo>/.data/kube. Logs: DIR/logs/*.log.
+# Binaries come from hack/kube/build.sh (built once per machine).
+# Identities (static tokens, DIR/tokens.csv): `admin` (system:masters, in
+# DIR/kubeconfig) and `installer` (no rights until a Role grants them; its
+# token is in DIR/installer.token, used for the namespaced-install test).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cmd=${1:-}
+dir=${2:-${KUBE_RUN_DIR:-$repo/.data/kube}}
+
+log() { echo "cluster.sh: $*" >&2; }
+
+# wait_for DESC SECONDS COMMAND...: retry COMMAND every 0.2 s.
+wait_for() {
+  local desc=$1 secs=$2
+  shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      log "$desc not ready after ${secs}s; last log lines:"
+      tail -n 30 "$dir"/logs/*.log >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# start NAME COMMAND...: run detached (own session), record the PID.
+start() {
+  local name=$1
+  shift
+  setsid "$@" >"$dir/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$dir/pids/$name"
+}
+
+print_env() {
+  echo "export KUBECONFIG=$dir/kubeconfig"
+  echo "export KUBE_BIN_DIR=$(cat "$dir/bin-dir")"
+}
+
+# stop_all: stop what `up` started, by PID, newest first; keeps DIR (logs).
+stop_all() {
+  [[ -d $dir/pids ]] || return 0
+  local name pid
+  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    [[ -f $dir/pids/$name ]] || continue
+    pid=$(cat "$dir/pids/$name")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -0 "$pid" 2>/dev/null && { log "$name ($pid) ignored SIGTERM; killing"; kill -KILL "$pid" 2>/dev/null || true; }
+    fi
+    rm -f "$dir/pids/$name"
+  done
+}
+
+down() {
+  stop_all
+  rm -rf "$dir"
+  log "stopped"
+}
+
+up() {
+  if [[ -f $dir/pids/kube-apiserver ]] && kill -0 "$(cat "$dir/pids/kube-apiserver")" 2>/dev/null; then
+    log "already running in $dir"
+    print_env
+    return 0
+  fi
+  rm -rf "$dir"
+  local bin
+  bin=$("$here/build.sh")
+  mkdir -p "$dir"/{logs,pids,pki,etcd}
+  echo "$bin" >"$dir/bin-dir"
+  local kp=$bin/kubeplane t0=$SECONDS
+  # Stop everything already started if any step below fails.
+  trap 'log "up failed; stopping it (logs kept in $dir/logs)"; stop_all' ERR
+
+  local ports etcd_port peer_port api_port kwok_port
+  mapfile -t ports < <("$kp" freeport 4)
+  etcd_port=${ports[0]} peer_port=${ports[1]} api_port=${ports[2]} kwok_port=${ports[3]}
+
+  local admin_token installer_token
+  admin_token=$(openssl rand -hex 24)
+  installer_token=$(openssl rand -hex 24)
+  printf '%s,admin,admin,"system:masters"\n%s,installer,installer\n' "$admin_token" "$installer_token" >"$dir/tokens.csv"
+  echo "$installer_token" >"$dir/installer.token"
+  openssl genrsa -out "$dir/pki/sa.key" 2048 2>/dev/null
+  chmod 600 "$dir/tokens.csv" "$dir/installer.token" "$dir/pki/sa.key"
+
+  start etcd "$kp" etcd --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port"
+  wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_port/health"
+
+  start kube-apiserver "$kp" apiserver \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --secure-port "$api_port" \
+    --advertise-address 127.0.0.1 --endpoint-reconciler-type none \
+    --cert-dir "$dir/pki" \
+    --service-cluster-ip-range 10.96.0.0/16 \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$dir/pki/sa.key" \
+    --service-account-signing-key-file "$dir/pki/sa.key" \
+    --token-auth-file "$dir/tokens.csv" \
+    --authorization-mode Node,RBAC \
+    --enable-priority-and-fairness=false \
+    --profiling=false
+  wait_for kube-apiserver 90 curl -fsSk -H "Authorization: Bearer $admin_token" "https://127.0.0.1:$api_port/readyz"
+
+  # The serving cert is self-signed: apiserver.crt holds the cert, then its CA.
+  awk '/BEGIN CERTIFICATE/{n++} n==2' "$dir/pki/apiserver.crt" >"$dir/pki/ca.crt"
+  cat >"$dir/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority-data: $(base64 -w0 "$dir/pki/ca.crt")
+users:
+- name: admin
+  user:
+    token: $admin_token
+contexts:
+- name: local
+  context: {cluster: local, user: admin}
+current-context: local
+EOF
+  chmod 600 "$dir/kubeconfig"
+
+  start kube-controller-manager "$kp" controller-manager \
+    --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0 \
+    --service-account-private-key-file "$dir/pki/sa.key" \
+    --root-ca-file "$dir/pki/ca.crt" \
+    --use-service-account-credentials=false
+  start kube-scheduler "$kp" scheduler \
+    --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0
+  start kwok "$bin/kwok" \
+    --kubeconfig "$dir/kubeconfig" --config "$here/kwok-stages.yaml" \
+    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --cidr 10.244.0.0/16 --node-ip 10.0.0.1 \
+    --server-address "127.0.0.1:$kwok_port"
+
+  local kubectl=("$kp" kubectl --kubeconfig "$dir/kubeconfig")
+  "${kubectl[@]}" apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/hostname: kwok-node-0
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+status:
+  allocatable: {cpu: "32", memory: 64Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 64Gi, pods: "110"}
+EOF
+  wait_for "node kwok-node-0" 60 "${kubectl[@]}" wait --for=condition=Ready node/kwok-node-0 --timeout=1s
+  # Pods are rejected until the namespace's default ServiceAccount exists.
+  wait_for "default ServiceAccount" 60 "${kubectl[@]}" get serviceaccount default -n default
+  trap - ERR
+  log "up in $((SECONDS - t0)) s: https://127.0.0.1:$api_port (logs in $dir/logs)"
+  print_env
+}
+
+case $cmd in
+up) up ;;
+down) down ;;
+env) print_env ;;
+*)
+  echo "usage: $0 up|down|env [DIR]" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,12 @@
+# Chart tests on a real local control plane (issue 7): hack/kube/README.md.
+# Not part of TEST_EXTRA: .ci/run calls `make test-cluster` after `make test`.
+
+.PHONY: test-cluster cluster-up cluster-down
+test-cluster: ## install/upgrade/rollback the chart on a local kube-apiserver+kwok (builds it once, ≈12 min cold)
+	hack/kube/test.sh
+
+cluster-up: ## start the local control plane (hack/kube/cluster.sh up); prints KUBECONFIG
+	hack/kube/cluster.sh up
+
+cluster-down: ## stop the local control plane started by cluster-up
+	hack/kube/cluster.sh down
