@@ -138,11 +138,15 @@ current-context: local
 EOF
   chmod 600 "$dir/kubeconfig"
 
+  # kwok posts the node status every 20-45 s; on a loaded CI machine that can
+  # exceed the default 50 s grace period, and a NotReady node turns every pod
+  # NotReady. 5 min keeps the fake node Ready.
   start kube-controller-manager "$kp" controller-manager \
     --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0 \
     --service-account-private-key-file "$dir/pki/sa.key" \
     --root-ca-file "$dir/pki/ca.crt" \
-    --use-service-account-credentials=false
+    --use-service-account-credentials=false \
+    --node-monitor-grace-period 5m
   start kube-scheduler "$kp" scheduler \
     --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0
   start kwok "$bin/kwok" \

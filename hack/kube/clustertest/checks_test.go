@@ -279,7 +279,7 @@ func images(ds []appsv1.Deployment) map[string][]string {
 func (r *release) checkUpgrade(t *testing.T) {
 	ctx := context.Background()
 	before := images(r.deployments(t))
-	args := append(append([]string{"upgrade", r.name, r.p.dir, "-n", r.ns, "--wait", "--timeout", "3m"}, r.args...), setArgs(r.p.upgradeSet)...)
+	args := append(append([]string{"upgrade", r.name, r.p.dir, "-n", r.ns, "--wait", "--timeout", upgradeTimeout}, r.args...), setArgs(r.p.upgradeSet)...)
 	if _, err := r.e.helmRun(ctx, args...); err != nil {
 		r.dump(t)
 		t.Fatal(err)
@@ -342,8 +342,9 @@ func (r *release) checkNextChartVersion(t *testing.T) {
 	for _, d := range r.deployments(t) {
 		selectors[d.Name] = labels.Set(d.Spec.Selector.MatchLabels).String()
 	}
-	args := append(append([]string{"upgrade", r.name, next, "-n", r.ns, "--wait", "--timeout", "3m"}, r.args...), setArgs(r.p.upgradeSet)...)
+	args := append(append([]string{"upgrade", r.name, next, "-n", r.ns, "--wait", "--timeout", upgradeTimeout}, r.args...), setArgs(r.p.upgradeSet)...)
 	if _, err := r.e.helmRun(ctx, args...); err != nil {
+		r.dump(t)
 		t.Fatalf("upgrade to chart %s: %v", nextVersion, err)
 	}
 	for _, d := range r.deployments(t) {
@@ -419,3 +420,6 @@ func (r *release) dump(t *testing.T) {
 	out, _ = r.e.kubectl(ctx, "get", "events", "-n", r.ns, "--sort-by", ".lastTimestamp")
 	t.Logf("events in %s:\n%s", r.ns, out)
 }
+
+// upgradeTimeout bounds each helm upgrade --wait (kwok pods are Ready in ~1 s).
+const upgradeTimeout = "3m"
