@@ -71,7 +71,20 @@ down() {
   log "stopped"
 }
 
+# need CMD PKG: install a missing Debian package (a fresh CI machine may lack it).
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  log "installing $2 (for $1) with apt-get"
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$2" >&2
+}
+
 up() {
+  need openssl openssl
+  need curl curl
+  need setsid util-linux
   if [[ -f $dir/pids/kube-apiserver ]] && kill -0 "$(cat "$dir/pids/kube-apiserver")" 2>/dev/null; then
     log "already running in $dir"
     print_env
