@@ -163,6 +163,12 @@ func drain(ctx context.Context, cfg config, out io.Writer) (bool, error) {
 	} else if b.Left() > 0 {
 		return false, fmt.Errorf("queue %s is not empty (%s): drain it first", queue, b)
 	}
+	if noop {
+		// A worker busy with the real queue meanwhile would share the CPU.
+		if b, err := audit.QueueBacklog(insp, audit.Queue); err == nil && b.Left() > 0 {
+			fmt.Fprintf(out, "warning: queue %s holds work (%s); the worker will compete with this measurement\n", audit.Queue, b)
+		}
+	}
 
 	// Fill, with the queue paused so nothing is processed meanwhile.
 	if !noop {
