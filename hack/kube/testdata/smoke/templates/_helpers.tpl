@@ -1,6 +1,9 @@
 {{- define "smoke.selector" -}}
 app.kubernetes.io/name: smoke
 app.kubernetes.io/instance: {{ .Release.Name }}
+{{- with .Values.selectorExtra }}
+smoke.test/extra: {{ . }}
+{{- end }}
 {{- end }}
 {{- define "smoke.labels" -}}
 {{ include "smoke.selector" . }}
