@@ -9,9 +9,7 @@
 #
 # DIR defaults to $KUBE_RUN_DIR or <repo>/.data/kube. Logs: DIR/logs/*.log.
 # Binaries come from hack/kube/build.sh (built once per machine).
-# Identities (static tokens, DIR/tokens.csv): `admin` (system:masters, in
-# DIR/kubeconfig) and `installer` (no rights until a Role grants them; its
-# token is in DIR/installer.token, used for the namespaced-install test).
+# Identity: a static token in system:masters (DIR/tokens.csv, DIR/kubeconfig).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -103,13 +101,11 @@ up() {
   mapfile -t ports < <("$kp" freeport 4)
   etcd_port=${ports[0]} peer_port=${ports[1]} api_port=${ports[2]} kwok_port=${ports[3]}
 
-  local admin_token installer_token
+  local admin_token
   admin_token=$(openssl rand -hex 24)
-  installer_token=$(openssl rand -hex 24)
-  printf '%s,admin,admin,"system:masters"\n%s,installer,installer\n' "$admin_token" "$installer_token" >"$dir/tokens.csv"
-  echo "$installer_token" >"$dir/installer.token"
+  printf '%s,admin,admin,"system:masters"\n' "$admin_token" >"$dir/tokens.csv"
   openssl genrsa -out "$dir/pki/sa.key" 2048 2>/dev/null
-  chmod 600 "$dir/tokens.csv" "$dir/installer.token" "$dir/pki/sa.key"
+  chmod 600 "$dir/tokens.csv" "$dir/pki/sa.key"
 
   start etcd "$kp" etcd --data-dir "$dir/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port"

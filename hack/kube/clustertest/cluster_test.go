@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -140,15 +141,25 @@ func requireNoCRDs(t *testing.T, e *env) {
 	}
 }
 
-// checkNamespacedInstaller installs as a user that holds only the Role of
-// installer-rbac.yaml in the target namespace.
+// checkNamespacedInstaller installs as a ServiceAccount that holds only the
+// Role of installer-rbac.yaml in the target namespace.
 func checkNamespacedInstaller(t *testing.T, e *env, p profile) {
 	ctx := context.Background()
 	ns := e.newNamespace(t, "installer")
-	if _, err := e.kubectl(ctx, "apply", "-n", ns, "-f", filepath.Join(e.kubeDir, "installer-rbac.yaml")); err != nil {
+	b, err := os.ReadFile(filepath.Join(e.kubeDir, "installer-rbac.yaml"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := os.ReadFile(filepath.Join(e.runDir, "installer.token"))
+	rbac := filepath.Join(t.TempDir(), "installer-rbac.yaml")
+	if err := os.WriteFile(rbac, []byte(strings.ReplaceAll(string(b), "NAMESPACE", ns)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.kubectl(ctx, "apply", "-f", rbac); err != nil {
+		t.Fatal(err)
+	}
+	expiry := int64(3600)
+	tok, err := e.cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "chart-installer",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +168,7 @@ func checkNamespacedInstaller(t *testing.T, e *env, p profile) {
 		t.Fatal(err)
 	}
 	for _, ai := range cfg.AuthInfos {
-		ai.Token = strings.TrimSpace(string(token))
+		ai.Token = tok.Status.Token
 	}
 	kc := filepath.Join(t.TempDir(), "installer.kubeconfig")
 	if err := clientcmd.WriteToFile(*cfg, kc); err != nil {
@@ -168,14 +179,16 @@ func checkNamespacedInstaller(t *testing.T, e *env, p profile) {
 	if err != nil {
 		t.Fatalf("helm install as the namespaced installer: %v", err)
 	}
-	t.Logf("installed as user installer (Role in %s only) in %s", ns, time.Since(start).Round(10*time.Millisecond))
+	t.Logf("installed as ServiceAccount %s/chart-installer (a Role in its namespace only) in %s", ns, time.Since(start).Round(10*time.Millisecond))
 	if w := warnings(out); w != "" {
 		t.Logf("warnings:\n%s", w)
 	}
 	// And the same identity really has no cluster rights.
-	_, err = e.helmAs(ctx, kc, "list", "-A")
-	if err == nil {
-		t.Error("installer can list releases in all namespaces: the RBAC test proves nothing")
+	if _, err = e.helmAs(ctx, kc, "list", "-A"); err == nil {
+		t.Error("the installer can list releases in all namespaces: the RBAC test proves nothing")
+	}
+	if _, err := e.helmAs(ctx, kc, "upgrade", "wi", p.dir, "-n", ns, "--wait", "--timeout", "3m"); err != nil {
+		t.Errorf("helm upgrade as the namespaced installer: %v", err)
 	}
 	if _, err := e.helmAs(ctx, kc, "uninstall", "wi", "-n", ns, "--wait"); err != nil {
 		t.Error(err)

@@ -26,7 +26,6 @@ import (
 type env struct {
 	kubeconfig  string // admin (system:masters)
 	binDir      string // kubeplane, kwok, schemas/
-	runDir      string // cluster.sh's DIR: installer.token
 	helm        string
 	kubeconform string
 	kubeDir     string // hack/kube
@@ -40,11 +39,10 @@ func setup(t *testing.T) *env {
 	e := &env{
 		kubeconfig:  os.Getenv("KUBECONFIG"),
 		binDir:      os.Getenv("KUBE_BIN_DIR"),
-		runDir:      os.Getenv("KUBE_RUN_DIR"),
 		helm:        os.Getenv("HELM"),
 		kubeconform: os.Getenv("KUBECONFORM"),
 	}
-	if e.kubeconfig == "" || e.binDir == "" || e.helm == "" || e.kubeconform == "" || e.runDir == "" {
+	if e.kubeconfig == "" || e.binDir == "" || e.helm == "" || e.kubeconform == "" {
 		t.Skip("needs the local control plane: run `make test-cluster` (hack/kube/test.sh)")
 	}
 	wd, err := os.Getwd()
