@@ -15,7 +15,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -217,5 +216,3 @@ func (o *order) snapshot() []string {
 	defer o.mu.Unlock()
 	return append([]string(nil), o.events...)
 }
-
-func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
