@@ -32,8 +32,12 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-eval "$("$here/cluster.sh" up "$KUBE_RUN_DIR")"
+# Assign first: `eval "$(cmd)"` would hide cmd's failure.
+cluster_env=$("$here/cluster.sh" up "$KUBE_RUN_DIR")
+eval "$cluster_env"
 export KUBECONFIG KUBE_BIN_DIR
+# Without a cluster the tests skip; here that must be a failure.
+export CLUSTER_TEST_REQUIRED=1
 
 cd "$here"
 go test ./clustertest -count=1 -v -timeout 40m ${CLUSTER_TEST_RUN:+-run "$CLUSTER_TEST_RUN"}

@@ -42,6 +42,9 @@ func setup(t *testing.T) *env {
 		kubeconform: os.Getenv("KUBECONFORM"),
 	}
 	if e.kubeconfig == "" || e.binDir == "" || e.helm == "" || e.kubeconform == "" {
+		if os.Getenv("CLUSTER_TEST_REQUIRED") != "" {
+			t.Fatal("KUBECONFIG, KUBE_BIN_DIR, HELM and KUBECONFORM must be set")
+		}
 		t.Skip("needs the local control plane: run `make test-cluster` (hack/kube/test.sh)")
 	}
 	wd, err := os.Getwd()
