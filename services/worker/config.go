@@ -21,6 +21,11 @@ type Config struct {
 	// Concurrency is how many tasks are in flight at once; most of them wait
 	// for their batch, so it should be at least BatchSize.
 	Concurrency int `env:"WORKER_CONCURRENCY, default=256"`
+	// Dequeuers is how many asynq servers this process runs, sharing
+	// Concurrency. One asynq server fetches one task per Redis round trip,
+	// one at a time; when round trips are slow (a busy machine) that, not
+	// the CPU, caps the worker, and several servers fetch in parallel.
+	Dequeuers int `env:"WORKER_DEQUEUERS, default=4"`
 	// BatchSize and BatchWait: a batch is written when it holds BatchSize
 	// events or BatchWait after its first event, whichever comes first.
 	BatchSize     int           `env:"BATCH_SIZE, default=256"`
@@ -51,6 +56,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("DB_MAX_CONNS must be at least 1, got %d", c.DBMaxConns)
 	case c.Concurrency < 1:
 		return fmt.Errorf("WORKER_CONCURRENCY must be at least 1, got %d", c.Concurrency)
+	case c.Dequeuers < 1 || c.Dequeuers > c.Concurrency:
+		return fmt.Errorf("WORKER_DEQUEUERS must be between 1 and WORKER_CONCURRENCY, got %d", c.Dequeuers)
 	case c.BatchSize < 1 || c.BatchSize > 10000:
 		return fmt.Errorf("BATCH_SIZE must be between 1 and 10000, got %d", c.BatchSize)
 	case c.BatchWait <= 0:

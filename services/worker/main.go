@@ -133,8 +133,10 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		flushers.Go(func() { h.batch.Run(stopBatches) })
 	}
 
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       cfg.Concurrency,
+	// Several asynq servers share the work (WORKER_DEQUEUERS): each fetches
+	// its tasks one round trip at a time.
+	asynqCfg := asynq.Config{
+		Concurrency:       max(1, cfg.Concurrency/cfg.Dequeuers),
 		Queues:            map[string]int{job.Queue: 1},
 		TaskCheckInterval: cfg.TaskCheckInterval,
 		// Due retries, and the tasks of a killed worker once asynq recovered
@@ -147,11 +149,16 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			log.WarnContext(ctx, "task failed", "err", err)
 		}),
-	})
+	}
 	mux := asynq.NewServeMux()
 	mux.Handle(job.TypeIngest, h)
-	if err := srv.Start(mux); err != nil {
-		return fmt.Errorf("start asynq server: %w", err)
+	srv := make(servers, cfg.Dequeuers)
+	for i := range srv {
+		srv[i] = asynq.NewServerFromRedisClient(rdb, asynqCfg)
+		if err := srv[i].Start(mux); err != nil {
+			srv[:i].Shutdown()
+			return fmt.Errorf("start asynq server: %w", err)
+		}
 	}
 
 	opsSrv := ops.NewServer(cfg.OpsAddr, ops.Handler(health, reg), log)
@@ -167,7 +174,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		}
 	}()
 	log.Info("worker started", "version", version, "ops_addr", cfg.OpsAddr, "redis_addr", cfg.Redis.Addr,
-		"concurrency", cfg.Concurrency, "batch_size", cfg.BatchSize, "batch_wait", cfg.BatchWait)
+		"concurrency", cfg.Concurrency, "dequeuers", cfg.Dequeuers, "batch_size", cfg.BatchSize, "batch_wait", cfg.BatchWait)
 
 	select {
 	case err = <-errc:
@@ -187,6 +194,26 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	err = errors.Join(err, opsSrv.Shutdown(sctx))
 	log.Info("worker stopped", "err", err)
 	return err
+}
+
+// servers are the asynq servers of this process, stopped together.
+type servers []*asynq.Server
+
+// Stop makes every server stop pulling new tasks.
+func (s servers) Stop() {
+	for _, srv := range s {
+		srv.Stop()
+	}
+}
+
+// Shutdown shuts every server down at once, so the whole takes at most one
+// ShutdownTimeout.
+func (s servers) Shutdown() {
+	var wg sync.WaitGroup
+	for _, srv := range s {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
 }
 
 // claimLease is how long a "processing" claim lives in Redis; it only needs to
