@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"slices"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,12 +74,15 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	info, err := c.inspector.GetQueueInfo(job.Queue)
-	if errors.Is(err, asynq.ErrQueueNotFound) {
-		info, err = &asynq.QueueInfo{}, nil // nothing was ever queued
-	}
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.backlog, err)
-		return
+		// Before the first enqueue the queue does not exist: report zeros.
+		// On any other error leave the series out of this scrape rather than
+		// fail it, so the worker's other metrics still arrive.
+		queues, qerr := c.inspector.Queues()
+		if qerr != nil || slices.Contains(queues, job.Queue) {
+			return
+		}
+		info = &asynq.QueueInfo{}
 	}
 	for state, n := range map[string]int{
 		"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
