@@ -39,6 +39,16 @@ pg_bindir() {
   die "PostgreSQL binaries not found after install"
 }
 
+# stop_pids PID...: stop the processes a script started (by PID, nothing
+# else) and wait for them.
+stop_pids() {
+  local pid
+  for pid in "$@"; do
+    if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; fi
+  done
+  wait 2>/dev/null || true
+}
+
 # wait_port HOST PORT WHAT: wait up to 30 s for a listener.
 wait_port() {
   local _

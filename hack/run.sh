@@ -30,11 +30,7 @@ host_port() {
 started=()
 cleanup() {
   trap - EXIT INT TERM
-  local pid
-  for pid in "${pids[@]:-}"; do
-    if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; fi
-  done
-  wait 2>/dev/null || true
+  stop_pids "${pids[@]:-}"
   for what in "${started[@]:-}"; do
     case $what in
       redis) stop_redis "$DIR/redis" ;;

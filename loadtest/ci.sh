@@ -25,11 +25,7 @@ bin/worker migrate -create-database
 pids=()
 cleanup() {
   trap - EXIT INT TERM
-  local pid
-  for pid in "${pids[@]:-}"; do
-    if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; fi
-  done
-  wait 2>/dev/null || true
+  stop_pids "${pids[@]:-}"
 }
 trap cleanup EXIT INT TERM
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/rueidis"
@@ -66,20 +65,6 @@ func task(t *testing.T, provider, id string) *asynq.Task {
 	return tk
 }
 
-func rows(t *testing.T, url string) int {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(context.Background(), "select count(*) from webhook_events").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestSameEventTwice(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
@@ -103,7 +88,7 @@ func TestSameEventTwice(t *testing.T) {
 			if err := f.h.ProcessTask(ctx, task(t, "stripe", "evt-1")); err != nil {
 				t.Fatalf("second delivery: %v", err)
 			}
-			if n := rows(t, f.url); n != 1 {
+			if n := testenv.Rows(t, f.url); n != 1 {
 				t.Errorf("rows = %d, want 1", n)
 			}
 			if got := testutil.ToFloat64(f.h.metrics.duplicates.WithLabelValues(tt.wantStage)); got != 1 {
@@ -126,7 +111,7 @@ func TestStaleProcessingClaimDoesNotBlock(t *testing.T) {
 	if err := f.h.ProcessTask(ctx, task(t, "stripe", "evt-9")); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	if n := rows(t, f.url); n != 1 {
+	if n := testenv.Rows(t, f.url); n != 1 {
 		t.Errorf("rows = %d, want 1", n)
 	}
 	if st, _ := f.keys.Claim(ctx, job.ID("stripe", "evt-9")); st != idempotency.Processed {
@@ -149,7 +134,7 @@ func TestConcurrentDeliveriesOneRow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := rows(t, f.url); n != 20 {
+	if n := testenv.Rows(t, f.url); n != 20 {
 		t.Errorf("rows = %d, want 20", n)
 	}
 }

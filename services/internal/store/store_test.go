@@ -99,21 +99,7 @@ func TestInsertSkipsDuplicates(t *testing.T) {
 	if len(got) != 1 || !got[store.Key{Provider: "c", EventID: "9"}] {
 		t.Errorf("second batch inserted = %v, want only c/9", got)
 	}
-	if n := count(t, url); n != 4 {
+	if n := testenv.Rows(t, url); n != 4 {
 		t.Errorf("rows = %d, want 4", n)
 	}
-}
-
-func count(t *testing.T, url string) int {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(context.Background(), "select count(*) from webhook_events").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

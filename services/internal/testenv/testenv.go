@@ -210,3 +210,19 @@ func FreePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// Rows returns the number of rows in webhook_events of the database at url.
+func Rows(t testing.TB, url string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("testenv: connect PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "select count(*) from webhook_events").Scan(&n); err != nil {
+		t.Fatalf("testenv: count rows: %v", err)
+	}
+	return n
+}
