@@ -249,10 +249,11 @@ func TestGitHubEventHeaderKept(t *testing.T) {
 	if err != nil || len(tasks) != 1 {
 		t.Fatalf("pending tasks %v, %v", tasks, err)
 	}
-	p, err := job.Decode(tasks[0].Payload)
-	if err != nil {
-		t.Fatal(err)
+	payload, err := job.Decode(tasks[0].Payload)
+	if err != nil || len(payload.Events) != 1 {
+		t.Fatal(payload, err)
 	}
+	p := payload.Events[0]
 	if p.EventID != "d-ping" || p.Headers["X-Github-Event"] != "ping" || string(p.Body) != body {
 		t.Errorf("payload %+v", p)
 	}

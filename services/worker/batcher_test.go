@@ -13,15 +13,22 @@ import (
 func TestBatcherGroupsAndReportsEach(t *testing.T) {
 	var mu sync.Mutex
 	var sizes []int
-	flush := func(_ context.Context, evs []store.Event) (map[store.Key]bool, error) {
+	flush := func(_ context.Context, evs []store.Event) (map[store.Key]outcome, error) {
 		mu.Lock()
 		sizes = append(sizes, len(evs))
 		mu.Unlock()
-		ins := map[store.Key]bool{}
+		out := map[store.Key]outcome{}
 		for _, e := range evs {
-			ins[store.Key{Provider: e.Provider, EventID: e.EventID}] = e.EventID != "dup"
+			o := inserted
+			switch e.EventID {
+			case "dup":
+				o = present
+			case "bad":
+				o = deadLettered
+			}
+			out[store.Key{Provider: e.Provider, EventID: e.EventID}] = o
 		}
-		return ins, nil
+		return out, nil
 	}
 	b := newBatcher(10, 50*time.Millisecond, flush)
 	stop := make(chan struct{})
@@ -29,18 +36,20 @@ func TestBatcherGroupsAndReportsEach(t *testing.T) {
 	go func() { b.Run(stop); close(done) }()
 
 	var wg sync.WaitGroup
-	results := make([]bool, 25)
+	results := make([][]outcome, 25)
 	for i := range 25 {
 		wg.Go(func() {
-			id := "e" + string(rune('a'+i))
+			// Each caller adds two events, the first of caller 0 a
+			// duplicate and its second unstorable.
+			evs := []store.Event{{Provider: "p", EventID: string(rune('a' + i))}, {Provider: "q", EventID: string(rune('a' + i))}}
 			if i == 0 {
-				id = "dup"
+				evs[0].EventID, evs[1].EventID = "dup", "bad"
 			}
-			ins, err := b.Add(context.Background(), store.Event{Provider: "p", EventID: id})
+			out, err := b.Add(context.Background(), evs)
 			if err != nil {
 				t.Error(err)
 			}
-			results[i] = ins
+			results[i] = out
 		})
 	}
 	wg.Wait()
@@ -54,23 +63,27 @@ func TestBatcherGroupsAndReportsEach(t *testing.T) {
 		}
 		total += n
 	}
-	if total != 25 || len(sizes) < 3 {
-		t.Errorf("batches %v: want 25 events in at least 3 batches", sizes)
+	if total != 50 || len(sizes) < 5 {
+		t.Errorf("batches %v: want 50 events in at least 5 batches", sizes)
 	}
-	for i, ins := range results {
-		if ins != (i != 0) {
-			t.Errorf("event %d inserted = %v", i, ins)
+	for i, out := range results {
+		want := []outcome{inserted, inserted}
+		if i == 0 {
+			want = []outcome{present, deadLettered}
+		}
+		if len(out) != 2 || out[0] != want[0] || out[1] != want[1] {
+			t.Errorf("caller %d outcomes = %v, want %v", i, out, want)
 		}
 	}
 }
 
 func TestBatcherPropagatesFailure(t *testing.T) {
 	boom := errors.New("db down")
-	b := newBatcher(4, time.Millisecond, func(context.Context, []store.Event) (map[store.Key]bool, error) { return nil, boom })
+	b := newBatcher(4, time.Millisecond, func(context.Context, []store.Event) (map[store.Key]outcome, error) { return nil, boom })
 	stop := make(chan struct{})
 	defer close(stop)
 	go b.Run(stop)
-	if _, err := b.Add(context.Background(), store.Event{Provider: "p", EventID: "1"}); !errors.Is(err, boom) {
+	if _, err := b.Add(context.Background(), []store.Event{{Provider: "p", EventID: "1"}}); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want %v", err, boom)
 	}
 }
@@ -80,7 +93,7 @@ func TestBatcherAddHonoursContext(t *testing.T) {
 	b.in <- batchItem{}                       // fill the buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := b.Add(ctx, store.Event{}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := b.Add(ctx, []store.Event{{}}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
 }

@@ -2,7 +2,7 @@
 // event exactly once in PostgreSQL.
 //
 //	worker                      run the asynq server (migrating first unless DB_MIGRATE=false)
-//	worker migrate [-create-database]   apply migrations and exit
+//	worker migrate [-create-database] [-to N]   apply migrations (or move to version N) and exit
 //	worker replay [-id ID]      re-queue archived (dead-letter) tasks after a fix
 package main
 
@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/signal"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/rueidis"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
@@ -57,6 +55,7 @@ func main() {
 func migrate(ctx context.Context, args []string, lookup envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	create := fs.Bool("create-database", false, "create the database named in DATABASE_URL when it does not exist (local runs)")
+	to := fs.Int("to", -1, "move the schema to this version, up or down (default: the latest)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,7 +69,7 @@ func migrate(ctx context.Context, args []string, lookup envconfig.Lookuper) erro
 			return err
 		}
 	}
-	v, err := store.Migrate(ctx, cfg.DatabaseURL)
+	v, err := store.MigrateTo(ctx, cfg.DatabaseURL, int32(*to))
 	if err != nil {
 		return err
 	}
@@ -101,15 +100,9 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 
 	rdb := queue.NewRedis(cfg.Redis)
 	defer rdb.Close()
-	keysClient, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:  []string{cfg.Redis.Addr},
-		Password:     cfg.Redis.Password,
-		SelectDB:     cfg.Redis.DB,
-		DisableCache: true,
-		Dialer:       netDialer(cfg.Redis.Timeout),
-	})
+	keysClient, err := queue.NewKeysClient(cfg.Redis)
 	if err != nil {
-		return fmt.Errorf("connect Redis at %s (REDIS_ADDR): %w", cfg.Redis.Addr, err)
+		return err
 	}
 	defer keysClient.Close()
 
@@ -121,7 +114,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	health.AddDependency("postgres", st.Ping)
 
 	h := &handler{
-		keys:    idempotency.NewKeys(keysClient, cfg.IdempotencyTTL, claimLease),
+		keys:    idempotency.NewKeys(keysClient, cfg.IdempotencyTTL),
 		store:   st,
 		metrics: m,
 		log:     log,
@@ -143,7 +136,8 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		// them, go back to pending this often (asynq's default: 5s).
 		DelayedTaskCheckInterval: cfg.RetryCheckInterval,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
-		RetryDelayFunc:           retryDelay,
+		RetryDelayFunc:           h.retryDelay,
+		IsFailure:                isFailure,
 		Logger:                   asynqLogger{log},
 		LogLevel:                 asynqLevel(cfg.LogLevel),
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
@@ -214,16 +208,4 @@ func (s servers) Shutdown() {
 		wg.Go(srv.Shutdown)
 	}
 	wg.Wait()
-}
-
-// claimLease is how long a "processing" claim lives in Redis; it only needs to
-// outlast one attempt and never blocks a retry (see idempotency.Processing).
-const claimLease = 5 * time.Minute
-
-// retryDelay backs off exponentially from 1s to 1 min with jitter, so a
-// PostgreSQL outage is retried promptly once it ends without hammering it.
-func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
-	d := time.Second << min(n, 6)
-	d = min(d, time.Minute)
-	return d/2 + rand.N(d/2+1)
 }

@@ -12,6 +12,7 @@ import (
 type metrics struct {
 	processed      prometheus.Counter
 	failed         *prometheus.CounterVec
+	deadLetters    *prometheus.CounterVec
 	persisted      prometheus.Counter
 	duplicates     *prometheus.CounterVec
 	insertDuration prometheus.Histogram
@@ -22,10 +23,13 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		processed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "webhook_jobs_processed_total", Help: "Tasks acknowledged (row inserted or already present).",
+			Name: "webhook_jobs_processed_total", Help: "Events acknowledged (row inserted, already present, or dead-lettered).",
 		}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "webhook_jobs_failed_total", Help: "Task attempts that failed, by reason (undecodable ones are archived, others retried).",
+			Name: "webhook_jobs_failed_total", Help: "Task attempts that failed and will be retried, by reason (store: PostgreSQL unreachable or refusing).",
+		}, []string{"reason"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_dead_letters_total", Help: "Events or tasks stored in webhook_dead_letters, by reason (unstorable, undecodable, panic).",
 		}, []string{"reason"}),
 		persisted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "webhook_persisted_total", Help: "Rows inserted into webhook_events.",
@@ -46,7 +50,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
 	}
-	reg.MustRegister(m.processed, m.failed, m.persisted, m.duplicates, m.insertDuration, m.batchSize, m.endToEnd)
+	reg.MustRegister(m.processed, m.failed, m.deadLetters, m.persisted, m.duplicates, m.insertDuration, m.batchSize, m.endToEnd)
 	return m
 }
 

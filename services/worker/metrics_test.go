@@ -25,7 +25,7 @@ func TestQueueCollector(t *testing.T) {
 	if got := pendingGauge(t, reg); got != 0 {
 		t.Errorf("pending before the first enqueue = %v, want 0", got)
 	}
-	tk, err := job.NewTask(job.Payload{Provider: "p", EventID: "e", Body: []byte(`{}`)})
+	tk, err := job.NewTask(job.Payload{Events: []job.Event{{Provider: "p", EventID: "e", Body: []byte(`{}`)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func BenchmarkDecodeEnvelope(b *testing.B) {
 
 type nopQueue struct{}
 
-func (nopQueue) Enqueue(_ context.Context, p job.Payload) (string, bool, error) {
+func (nopQueue) Enqueue(_ context.Context, _ job.Event) (string, bool, error) {
 	return "", false, nil
 }
 
@@ -54,7 +54,8 @@ func BenchmarkAccept(b *testing.B) {
 
 // BenchmarkJobEncode is the job payload the ingress hands to asynq.
 func BenchmarkJobEncode(b *testing.B) {
-	p := job.Payload{Provider: "stripe", EventID: "3f6c1a2b9e7d-" + strconv.Itoa(123456), Body: benchBody, Headers: map[string]string{"User-Agent": "bench"}}
+	p := job.Payload{Events: []job.Event{{Provider: "stripe", EventID: "3f6c1a2b9e7d-" + strconv.Itoa(123456), ContentType: "application/json",
+		Body: benchBody, Headers: map[string]string{"User-Agent": "bench"}}}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := job.NewTask(p); err != nil {

@@ -46,7 +46,7 @@ func (e *SignatureError) Unwrap() error { return e.Err }
 // Enqueuer puts a job on the queue; duplicate reports that the same event is
 // still queued.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, p job.Payload) (jobID string, duplicate bool, err error)
+	Enqueue(ctx context.Context, e job.Event) (jobID string, duplicate bool, err error)
 }
 
 // Request is a webhook as received: the provider from the path, the headers
@@ -129,16 +129,17 @@ func (s *Service) Accept(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	p := job.Payload{
-		Provider:   r.Provider,
-		EventID:    eventID,
-		ReceivedAt: s.now().UTC(),
-		Body:       r.Body,
-		Headers:    pickHeaders(r.Header),
+	e := job.Event{
+		Provider:    r.Provider,
+		EventID:     eventID,
+		ReceivedAt:  s.now().UTC(),
+		ContentType: r.Header.Get("Content-Type"),
+		Body:        r.Body,
+		Headers:     pickHeaders(r.Header),
 	}
-	jobID, dup, err := s.queue.Enqueue(ctx, p)
+	jobID, dup, err := s.queue.Enqueue(ctx, e)
 	if err != nil {
-		s.log.ErrorContext(ctx, "enqueue failed", "provider", p.Provider, "err", err)
+		s.log.ErrorContext(ctx, "enqueue failed", "provider", e.Provider, "err", err)
 		return Result{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return Result{JobID: jobID, Duplicate: dup}, nil

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
@@ -35,6 +38,46 @@ func NewRedis(cfg config.Redis) *redis.Client {
 	return c
 }
 
+// NewKeysClient returns the rueidis client for the project's own Redis keys
+// (idempotency), on the same settings as NewRedis: the dial, every write and
+// every read are bounded by cfg.Timeout, so a stalled Redis fails a command
+// in that time instead of rueidis' defaults (no write timeout, a 1-minute
+// keep-alive: about ten minutes to notice).
+func NewKeysClient(cfg config.Redis) (rueidis.Client, error) {
+	c, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress:      []string{cfg.Addr},
+		Password:         cfg.Password,
+		SelectDB:         cfg.DB,
+		DisableCache:     true,
+		Dialer:           net.Dialer{Timeout: cfg.Timeout, KeepAlive: cfg.Timeout},
+		ConnWriteTimeout: cfg.Timeout,
+		BlockingPoolSize: 1, // no blocking command is used
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect Redis at %s (REDIS_ADDR): %w", cfg.Addr, err)
+	}
+	return timeoutClient{c, cfg.Timeout}, nil
+}
+
+// timeoutClient bounds each command's wait for its reply by a deadline on
+// its context, as go-redis' ReadTimeout does for asynq's client.
+type timeoutClient struct {
+	rueidis.Client
+	timeout time.Duration
+}
+
+func (c timeoutClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.Client.Do(ctx, cmd)
+}
+
+func (c timeoutClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.Client.DoMulti(ctx, cmds...)
+}
+
 // Enqueuer puts jobs on the webhooks queue.
 type Enqueuer struct {
 	client *asynq.Client
@@ -47,16 +90,17 @@ func NewEnqueuer(rdb redis.UniversalClient, opts ...asynq.Option) *Enqueuer {
 	return &Enqueuer{client: asynq.NewClientFromRedisClient(rdb), opts: opts}
 }
 
-// Enqueue stores p in Redis and returns its job id. duplicate is true when a
-// task for the same (provider, event id) is still in the queue: nothing new
-// was stored, and nothing needs to be. A nil error means Redis has the task.
-func (e *Enqueuer) Enqueue(ctx context.Context, p job.Payload) (jobID string, duplicate bool, err error) {
-	t, err := job.NewTask(p, e.opts...)
+// Enqueue stores e in Redis, as a task of its own, and returns its job id.
+// duplicate is true when a task for the same (provider, event id) is still
+// in the queue: nothing new was stored, and nothing needs to be. A nil error
+// means Redis has the event.
+func (q *Enqueuer) Enqueue(ctx context.Context, e job.Event) (jobID string, duplicate bool, err error) {
+	t, err := job.NewTask(job.Payload{Events: []job.Event{e}}, q.opts...)
 	if err != nil {
 		return "", false, err
 	}
-	jobID = job.ID(p.Provider, p.EventID)
-	if _, err := e.client.EnqueueContext(ctx, t); err != nil {
+	jobID = job.ID(e.Provider, e.EventID)
+	if _, err := q.client.EnqueueContext(ctx, t); err != nil {
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return jobID, true, nil
 		}

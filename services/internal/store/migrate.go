@@ -26,6 +26,12 @@ const migrateLock = int64(0x77656268_6f6f6b73) // "webhooks"
 // Migrate applies every embedded migration not yet applied to the database at
 // url and returns the schema version it ends at. Safe to run concurrently.
 func Migrate(ctx context.Context, url string) (int32, error) {
+	return MigrateTo(ctx, url, -1)
+}
+
+// MigrateTo moves the schema at url to version target, up or down (-1: the
+// latest), and returns the version it ends at. Safe to run concurrently.
+func MigrateTo(ctx context.Context, url string, target int32) (int32, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return 0, fmt.Errorf("connect: %w", err)
@@ -48,7 +54,12 @@ func Migrate(ctx context.Context, url string) (int32, error) {
 	if err := m.LoadMigrations(sub); err != nil {
 		return 0, fmt.Errorf("load migrations: %w", err)
 	}
-	if err := m.Migrate(ctx); err != nil {
+	if target < 0 {
+		err = m.Migrate(ctx)
+	} else {
+		err = m.MigrateTo(ctx, target)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("apply migrations: %w", err)
 	}
 	return m.GetCurrentVersion(ctx)
