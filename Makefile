@@ -13,7 +13,7 @@ VULNDB := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 TEST_EXTRA :=
 -include hack/make/*.mk
 
-.PHONY: help build run test test-go lint vuln clean
+.PHONY: help build run test test-quick test-go lint vuln clean
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -24,6 +24,9 @@ run: ## run the whole stack here (Redis, PostgreSQL, worker, ingress) in the for
 	hack/run.sh
 
 test: test-go $(TEST_EXTRA) ## all tests; starts its own Redis and PostgreSQL on private ports
+
+test-quick: ## the inner loop: the services' unit and package tests against real Redis/PostgreSQL, no race detector (≈1–2 min)
+	@eval "$$(hack/testenv.sh up)" && go test -count=1 -timeout 10m ./services/...
 
 test-go: ## Go tests with the race detector against real Redis/PostgreSQL
 	@eval "$$(hack/testenv.sh up)" && go test -race -count=1 -timeout 20m ./...

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test services on their own ports, never the user's data:
 #   hack/testenv.sh up    start Redis on 127.0.0.1:56379 and PostgreSQL on
-#                         127.0.0.1:55432 (data in .data/test/) unless they
+#                         127.0.0.1:55432 (data in .data/test/<ports>/) unless they
 #                         already answer; print the variables the tests read
 #   hack/testenv.sh down  stop what `up` started
 set -euo pipefail
@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 REDIS_PORT=${TEST_REDIS_PORT:-56379}
 PG_PORT=${TEST_PG_PORT:-55432}
-DIR=${TEST_DATA_DIR:-.data/test}
+# One data directory per pair of ports: two pairs never share a data dir.
+DIR=${TEST_DATA_DIR:-.data/test/$REDIS_PORT-$PG_PORT}
 
 case ${1:-} in
   up)

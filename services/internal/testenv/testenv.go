@@ -12,9 +12,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -85,8 +87,10 @@ type RedisDB struct {
 }
 
 // Redis reserves an empty Redis database for the test and flushes it again
-// when the test ends. Databases 1–63 are handed out round-robin across all
-// test processes (a counter in database 0), so parallel packages don't collide.
+// when the test ends. Databases 1 to the server's last (`databases`, 16 by
+// default; hack/testenv.sh starts one with 64) are handed out round-robin
+// across all test processes (a counter in database 0), so parallel packages
+// don't collide.
 func Redis(t testing.TB) RedisDB {
 	t.Helper()
 	ensure(t)
@@ -98,7 +102,13 @@ func Redis(t testing.TB) RedisDB {
 	if err != nil {
 		t.Fatalf("testenv: Redis at %s: %v", addr, err)
 	}
-	db := RedisDB{Addr: addr, DB: int(1 + n%63)}
+	dbs := int64(16)
+	if kv, err := admin.Do(ctx, admin.B().ConfigGet().Parameter("databases").Build()).AsStrMap(); err == nil {
+		if v, err := strconv.ParseInt(kv["databases"], 10, 64); err == nil && v > 1 {
+			dbs = v
+		}
+	}
+	db := RedisDB{Addr: addr, DB: int(1 + n%(dbs-1))}
 	flush := func() {
 		c := redisClient(t, addr, db.DB)
 		defer c.Close()
@@ -157,7 +167,19 @@ func Postgres(t testing.TB) string {
 			t.Errorf("testenv: drop database %s: %v", name, err)
 		}
 	})
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	return withDatabase(base, name)
+}
+
+// withDatabase is the connection URL base with its database replaced by
+// name; everything else (user, password, host, parameters) is kept.
+func withDatabase(base, name string) string {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" {
+		// A keyword/value DSN ("host=… dbname=…"): a later dbname wins.
+		return base + " dbname=" + name
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 // StartRedis runs a Redis of the test's own on a free loopback port, for
