@@ -26,7 +26,7 @@ type Config struct {
 	// MaxConnections caps the open connections on HTTP_ADDR; past it a new
 	// connection is answered 503 and closed. Idle keep-alive connections
 	// count.
-	MaxConnections int `env:"MAX_CONNECTIONS, default=4096"`
+	MaxConnections int `env:"MAX_CONNECTIONS, default=2048"`
 	// EnqueueTimeout bounds the Redis write behind each request; past it the
 	// sender gets 503 and retries.
 	EnqueueTimeout time.Duration `env:"ENQUEUE_TIMEOUT, default=2s"`
