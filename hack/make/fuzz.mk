@@ -11,7 +11,8 @@ FUZZ_TARGETS := \
 	./services/internal/signature:FuzzVerify \
 	./services/internal/jsonguard:FuzzCheck \
 	./services/internal/ingest:FuzzDecodeEnvelope \
-	./services/internal/ingest:FuzzValidFastPath
+	./services/internal/ingest:FuzzValidFastPath \
+	./services/ingress:FuzzReadBody
 
 .PHONY: fuzz
 fuzz: ## fuzz every internet-facing parser for FUZZTIME each (default 3s; e.g. FUZZTIME=2m)

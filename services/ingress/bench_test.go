@@ -24,7 +24,7 @@ import (
 // (Redis shares the machine); allocs/op is the ingress's garbage per request.
 func BenchmarkWebhook(b *testing.B) {
 	rdb := testenv.Redis(b)
-	cfg := Config{Redis: redisConfig(rdb.Addr, rdb.DB), MaxBodyBytes: 1 << 20, EnqueueTimeout: time.Second, RetryAfter: time.Second}
+	cfg := Config{Redis: redisConfig(rdb.Addr, rdb.DB), MaxBodyBytes: 1 << 20, MaxBodyBytesInFlight: 32 << 20, EnqueueTimeout: time.Second, RetryAfter: time.Second}
 	cfg.Redis.PoolSize = 64
 	client := queue.NewRedis(cfg.Redis)
 	b.Cleanup(func() { client.Close() })

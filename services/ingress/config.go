@@ -19,6 +19,14 @@ type Config struct {
 	OpsAddr  string `env:"OPS_ADDR, default=:9090"`
 	// MaxBodyBytes is the largest body accepted; larger ones get 413.
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES, default=1048576"`
+	// MaxBodyBytesInFlight caps the body bytes all requests together hold
+	// in buffers; past it a request gets 503 + Retry-After before its body
+	// is read. At least MAX_BODY_BYTES.
+	MaxBodyBytesInFlight int64 `env:"MAX_BODY_BYTES_IN_FLIGHT, default=33554432"`
+	// MaxConnections caps the open connections on HTTP_ADDR; past it a new
+	// connection is answered 503 and closed. Idle keep-alive connections
+	// count.
+	MaxConnections int `env:"MAX_CONNECTIONS, default=2048"`
 	// EnqueueTimeout bounds the Redis write behind each request; past it the
 	// sender gets 503 and retries.
 	EnqueueTimeout time.Duration `env:"ENQUEUE_TIMEOUT, default=2s"`
@@ -64,6 +72,10 @@ func (c *Config) Validate() error {
 	switch {
 	case c.MaxBodyBytes < 1:
 		return fmt.Errorf("MAX_BODY_BYTES must be at least 1, got %d", c.MaxBodyBytes)
+	case c.MaxBodyBytesInFlight < c.MaxBodyBytes:
+		return fmt.Errorf("MAX_BODY_BYTES_IN_FLIGHT must be at least MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.MaxBodyBytesInFlight)
+	case c.MaxConnections < 1:
+		return fmt.Errorf("MAX_CONNECTIONS must be at least 1, got %d", c.MaxConnections)
 	case c.EnqueueTimeout <= 0:
 		return fmt.Errorf("ENQUEUE_TIMEOUT must be positive, got %s", c.EnqueueTimeout)
 	case c.RetryAfter < time.Second:

@@ -79,12 +79,33 @@ func (e *rateLimitedError) seconds() string {
 }
 
 // rateLimit refuses requests over the global or per-client token bucket
-// with 429 before any body is read.
+// with 429 before any body is read. GET /health is exempt: load balancers
+// probe it and must not be throttled by the traffic they balance.
 func (s *server) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" && r.Method == http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if ok, retry := s.limiter.Allow(r, time.Now()); !ok {
 			s.writeError(w, r, &rateLimitedError{retryAfter: retry})
 			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// closeAfterChunked closes the connection after answering a request sent
+// with Transfer-Encoding. RFC 9112 §6.1: a request with both Content-Length
+// and Transfer-Encoding may be a smuggling attempt, and the server MUST close
+// the connection after responding. net/http follows Transfer-Encoding and
+// deletes Content-Length before a handler runs, so the handler cannot tell
+// the two cases apart; it closes after every chunked request. Providers send
+// Content-Length, so this costs them nothing.
+func closeAfterChunked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
 		}
 		next.ServeHTTP(w, r)
 	})

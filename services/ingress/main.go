@@ -70,6 +70,11 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", s.Addr, err)
 		}
+		if s == public {
+			conns := limitConnections(ln, cfg.MaxConnections)
+			registerEdgeGauges(reg, srv.bodies, conns)
+			ln = conns
+		}
 		go func() {
 			if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("serve %s: %w", s.Addr, err)
@@ -77,7 +82,8 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		}()
 	}
 	log.Info("ingress started", "version", version, "http_addr", cfg.HTTPAddr, "ops_addr", cfg.OpsAddr,
-		"redis_addr", cfg.Redis.Addr, "max_body_bytes", cfg.MaxBodyBytes, "providers", providers,
+		"redis_addr", cfg.Redis.Addr, "max_body_bytes", cfg.MaxBodyBytes,
+		"max_body_bytes_in_flight", cfg.MaxBodyBytesInFlight, "max_connections", cfg.MaxConnections, "providers", providers,
 		"cors_origins", cfg.CORSAllowedOrigins, "rate_limit_ip_rps", cfg.RateLimitIPRPS,
 		"rate_limit_global_rps", cfg.RateLimitGlobalRPS, "trusted_proxies", cfg.TrustedProxyCIDRs)
 

@@ -41,3 +41,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	reg.MustRegister(m.requests, m.duration, m.accepted, m.duplicates, m.rejected, m.enqueueFailures)
 	return m
 }
+
+// registerEdgeGauges exports the two process-wide caps: body bytes held and
+// connections open on the public address, and the connections refused.
+func registerEdgeGauges(reg prometheus.Registerer, bodies *bodyBudget, conns *connLimiter) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "webhook_body_bytes_in_flight", Help: "Body bytes held in buffers (capped by MAX_BODY_BYTES_IN_FLIGHT).",
+		}, func() float64 { return float64(bodies.inUse.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "webhook_http_connections_open", Help: "Open connections on HTTP_ADDR (capped by MAX_CONNECTIONS).",
+		}, func() float64 { return float64(conns.open()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "webhook_http_connections_rejected_total", Help: "Connections refused with 503 because MAX_CONNECTIONS were open.",
+		}, func() float64 { return float64(conns.rejected.Load()) }),
+	)
+}

@@ -32,10 +32,15 @@ const (
 	typeInternal    = typePrefix + "internal"
 	typeSignature   = typePrefix + "signature"
 	typeRateLimited = typePrefix + "rate-limited"
+	typeBusy        = typePrefix + "server-busy"
+	typeEncoding    = typePrefix + "unsupported-content-encoding"
 )
 
 // errUnsupportedMediaType is returned by the handler for a non-JSON body.
 var errUnsupportedMediaType = errors.New("the body must be JSON: send Content-Type: application/json")
+
+// errUnsupportedEncoding: a Content-Encoding other than identity.
+var errUnsupportedEncoding = errors.New("the body must not be content-encoded: send it without Content-Encoding (or identity)")
 
 // writeError is the one place an error becomes an HTTP response.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -65,6 +70,13 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			Detail: "the body exceeds the limit of " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"}
 	case errors.Is(err, errUnsupportedMediaType):
 		p = problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()}
+	case errors.Is(err, errUnsupportedEncoding):
+		p = problem{Type: typeEncoding, Title: "Unsupported content encoding", Status: http.StatusUnsupportedMediaType, Detail: err.Error()}
+		w.Header().Set("Accept-Encoding", "identity") // RFC 9110 §15.5.16
+	case errors.Is(err, errBusy):
+		p = problem{Type: typeBusy, Title: "Server busy", Status: http.StatusServiceUnavailable,
+			Detail: "too many requests are being received at once; retry after the time in Retry-After"}
+		w.Header().Set("Retry-After", s.retryAfter)
 	case errors.Is(err, ingest.ErrUnavailable):
 		p = problem{Type: typeUnavailable, Title: "Queue unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "the event was not accepted; retry later"}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -21,6 +20,12 @@ type acceptor interface {
 	Accept(ctx context.Context, r ingest.Request) (ingest.Result, error)
 }
 
+// prechecker is an acceptor that can refuse a request from its path and
+// headers alone, before the body is read (ingest.Service.Precheck).
+type prechecker interface {
+	Precheck(provider string, h http.Header) error
+}
+
 // server is the public HTTP side of the ingress: it turns requests into
 // ingest.Requests and results into responses, and nothing more.
 type server struct {
@@ -28,6 +33,7 @@ type server struct {
 	ingest         acceptor
 	metrics        *metrics
 	maxBody        int64
+	bodies         *bodyBudget // process-wide cap on body bytes (body.go)
 	enqueueTimeout time.Duration
 	retryAfter     string // seconds, as sent in Retry-After
 	draining       *atomic.Bool
@@ -45,6 +51,7 @@ func newServer(cfg Config, svc acceptor, m *metrics, draining *atomic.Bool, log 
 		ingest:         svc,
 		metrics:        m,
 		maxBody:        cfg.MaxBodyBytes,
+		bodies:         newBodyBudget(cfg.MaxBodyBytesInFlight),
 		enqueueTimeout: cfg.EnqueueTimeout,
 		retryAfter:     strconv.Itoa(int(cfg.RetryAfter.Round(time.Second) / time.Second)),
 		draining:       draining,
@@ -65,13 +72,22 @@ func hstsValue(maxAge time.Duration) []string {
 	return []string{"max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10) + "; includeSubDomains"}
 }
 
-// handleWebhook is POST /webhooks/{provider}.
+// handleWebhook is POST /webhooks/{provider}. Everything that can be
+// decided from the headers is decided before the body is read: a refused
+// request costs no body buffer.
 func (s *server) handleWebhook(w http.ResponseWriter, r *http.Request) {
-	if !isJSON(r.Header.Get("Content-Type")) {
-		s.writeError(w, r, errUnsupportedMediaType)
+	provider := r.PathValue("provider")
+	if err := s.precheck(provider, r); err != nil {
+		if r.ContentLength != 0 {
+			// The body was not read: do not wait for it to reuse the
+			// connection.
+			w.Header().Set("Connection", "close")
+		}
+		s.writeError(w, r, err)
 		return
 	}
-	body, err := s.readBody(w, r)
+	body, release, err := readBody(w, r, s.maxBody, s.bodies)
+	defer release()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -80,7 +96,6 @@ func (s *server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	// reached Redis is dealt with like any other, and a resend is a duplicate.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.enqueueTimeout)
 	defer cancel()
-	provider := r.PathValue("provider")
 	res, err := s.ingest.Accept(ctx, ingest.Request{Provider: provider, Header: r.Header, Body: body})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -94,32 +109,35 @@ func (s *server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	writeAccepted(w, res)
 }
 
-// readBody reads the whole body, at most maxBody bytes.
-func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.maxBody {
-		return nil, &http.MaxBytesError{Limit: s.maxBody}
+// precheck refuses what the headers alone decide: an encoding we do not
+// decode, a type that is not JSON, a provider or signature header the
+// ingest service refuses without the body.
+func (s *server) precheck(provider string, r *http.Request) error {
+	if !identityEncoding(r.Header["Content-Encoding"]) {
+		return errUnsupportedEncoding
 	}
-	rd := http.MaxBytesReader(w, r.Body, s.maxBody)
-	if r.ContentLength >= 0 {
-		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(rd, buf); err != nil {
-			return nil, bodyError(err)
-		}
-		return buf, nil
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return errUnsupportedMediaType
 	}
-	buf, err := io.ReadAll(rd)
-	if err != nil {
-		return nil, bodyError(err)
+	if p, ok := s.ingest.(prechecker); ok {
+		return p.Precheck(provider, r.Header)
 	}
-	return buf, nil
+	return nil
 }
 
-func bodyError(err error) error {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return err
+// identityEncoding reports whether a Content-Encoding header says the body
+// is not encoded: absent, or only "identity". The ingress decodes no
+// content coding, and a gzip body labelled as JSON must not be stored as
+// if it were JSON.
+func identityEncoding(values []string) bool {
+	for _, v := range values {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" && !strings.EqualFold(tok, "identity") {
+				return false
+			}
+		}
 	}
-	return &ingest.InvalidError{Detail: "the body could not be read completely"}
+	return true
 }
 
 // writeAccepted answers 202. jobId is hex, so the body needs no escaping.

@@ -32,7 +32,7 @@ type testServer struct {
 
 func newTestServer(t *testing.T, redisCfg config.Redis) testServer {
 	t.Helper()
-	cfg := Config{Redis: redisCfg, MaxBodyBytes: 1024, EnqueueTimeout: time.Second, RetryAfter: 7 * time.Second}
+	cfg := Config{Redis: redisCfg, MaxBodyBytes: 1024, MaxBodyBytesInFlight: 32 << 20, EnqueueTimeout: time.Second, RetryAfter: 7 * time.Second}
 	rdb := queue.NewRedis(cfg.Redis)
 	t.Cleanup(func() { rdb.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -216,7 +216,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestPanicBecomes500Problem(t *testing.T) {
-	s := newServer(Config{MaxBodyBytes: 1024, EnqueueTimeout: time.Second, RetryAfter: time.Second},
+	s := newServer(Config{MaxBodyBytes: 1024, MaxBodyBytesInFlight: 32 << 20, EnqueueTimeout: time.Second, RetryAfter: time.Second},
 		panicking{}, newMetrics(prometheus.NewRegistry()), new(atomic.Bool), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/x", bytes.NewBufferString(`{"eventId":"e"}`))
 	req.Header.Set("Content-Type", "application/json")

@@ -31,6 +31,12 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string { return e.Detail }
 
+// errInvalidName is a provider in the path that breaks the name rule.
+var errInvalidName = &InvalidError{
+	Detail: "the provider in the path is not a valid provider name",
+	Fields: map[string]string{"provider": "must match ^[a-z0-9][a-z0-9_-]{0,63}$"},
+}
+
 // ErrNotAllowed: an allow-list (PROVIDERS_ALLOWED) is set and the provider
 // is not on it.
 var ErrNotAllowed = errors.New("unknown provider")
@@ -104,10 +110,7 @@ var keptHeaders = []string{"User-Agent", "X-Request-Id", "X-Github-Event"}
 // checked over the exact raw bytes before anything parses them.
 func (s *Service) Accept(ctx context.Context, r Request) (Result, error) {
 	if !provider.ValidName(r.Provider) { // ^[a-z0-9][a-z0-9_-]{0,63}$, without a regexp
-		return Result{}, &InvalidError{
-			Detail: "the provider in the path is not a valid provider name",
-			Fields: map[string]string{"provider": "must match ^[a-z0-9][a-z0-9_-]{0,63}$"},
-		}
+		return Result{}, errInvalidName
 	}
 	prof, ok := s.providers.Lookup(r.Provider)
 	if !ok {

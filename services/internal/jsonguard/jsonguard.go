@@ -8,7 +8,10 @@
 //   - the same key twice in the top-level object (`{"eventId":"a",
 //     "eventId":"b"}`: parsers disagree on which one wins, a classic
 //     parser-differential trick; escaped spellings such as "event\u0049d"
-//     count as the same key).
+//     count as the same key, and so do spellings that differ only in case,
+//     such as "eventId" and "EventID" or "id" and "ID": Go's decoder matches
+//     struct fields case-insensitively, so it would pick one of them while
+//     another reader picks the other).
 //
 // Check is one pass over the bytes, allocation-free for ordinary bodies. It is
 // not a full JSON validator: callers still decode the body, which reports
@@ -18,6 +21,7 @@ package jsonguard
 import (
 	"bytes"
 	"encoding/json"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -186,7 +190,7 @@ func duplicates(b []byte, spans []span, escaped bool) error {
 		for i := 1; i < len(spans); i++ {
 			ki := b[spans[i].start:spans[i].end]
 			for j := 0; j < i; j++ {
-				if bytes.Equal(ki, b[spans[j].start:spans[j].end]) {
+				if sameKey(ki, b[spans[j].start:spans[j].end]) {
 					return dupError(string(ki))
 				}
 			}
@@ -194,6 +198,7 @@ func duplicates(b []byte, spans []span, escaped bool) error {
 		return nil
 	}
 	seen := make(map[string]struct{}, len(spans))
+	var folded []byte
 	for _, s := range spans {
 		k := string(b[s.start:s.end])
 		if bytes.IndexByte(b[s.start:s.end], '\\') >= 0 {
@@ -203,12 +208,61 @@ func duplicates(b []byte, spans []span, escaped bool) error {
 			}
 			k = u
 		}
-		if _, dup := seen[k]; dup {
+		folded = appendFolded(folded[:0], k)
+		if _, dup := seen[string(folded)]; dup {
 			return dupError(k)
 		}
-		seen[k] = struct{}{}
+		seen[string(folded)] = struct{}{}
 	}
 	return nil
+}
+
+// fold maps a rune to one representative of every spelling a
+// case-insensitive reader may take for it: encoding/json folds a key with
+// upper(lower(r)) (so "İ" reads as "I"), strings.EqualFold and most other
+// libraries with Unicode simple case folding (so the Kelvin sign reads as
+// "K", "ſ" as "S"). The smallest rune of the simple-folding orbit of
+// upper(lower(r)) is the same for all of them.
+func fold(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'a' <= r && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		return r
+	}
+	r = unicode.ToUpper(unicode.ToLower(r))
+	lowest := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		lowest = min(lowest, f)
+	}
+	return lowest
+}
+
+// sameKey reports whether two raw keys (no escapes) fold to the same key.
+func sameKey(a, b []byte) bool {
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < utf8.RuneSelf && b[0] < utf8.RuneSelf {
+			if fold(rune(a[0])) != fold(rune(b[0])) {
+				return false
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		ra, na := utf8.DecodeRune(a)
+		rb, nb := utf8.DecodeRune(b)
+		if fold(ra) != fold(rb) {
+			return false
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) == len(b)
+}
+
+func appendFolded(dst []byte, k string) []byte {
+	for _, r := range k {
+		dst = utf8.AppendRune(dst, fold(r))
+	}
+	return dst
 }
 
 func dupError(key string) error {

@@ -1,6 +1,7 @@
 package jsonguard_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -44,6 +45,13 @@ func TestCheck(t *testing.T) {
 		{"duplicate eventId", `{"eventId":"a","data":{},"eventId":"b"}`, "eventId", true},
 		{"duplicate escaped", `{"eventId":"a","event\u0049d":"b"}`, "eventId", true},
 		{"duplicate escaped slash", `{"a\/b":1,"a/b":2}`, "a/b", true},
+		{"case variant eventId", `{"eventId":"a","data":{},"EventID":"b"}`, "EventID", true},
+		{"case variant id", `{"id":"evt_a","ID":"evt_b"}`, "ID", true},
+		{"case variant escaped", `{"id":"a","\u0049D":"b"}`, "ID", true},
+		{"dotted capital I reads as I", `{"id":"a","İd":"b"}`, "İd", true},
+		{"kelvin sign reads as K", `{"k":"a","K":"b"}`, "K", true},
+		{"case variant among many keys", manyKeys(40, -1)[:len(manyKeys(40, -1))-1] + `,"KXX":2}`, "KXX", true},
+		{"distinct keys differing beyond case", `{"ab":1,"aB1":2,"a_b":3}`, "", false},
 		{"many keys no dup", manyKeys(100, -1), "", false},
 		{"many keys dup", manyKeys(100, 77), "k", true},
 		{"invalid utf-8 in string", "{\"a\":\"\xff\"}", "", true},
@@ -84,9 +92,12 @@ func FuzzCheck(f *testing.F) {
 	f.Add([]byte(`{"provider":"p","eventId":"e","data":{}}`))
 	f.Add([]byte(`{"eventId":"a","event\u0049d":"b"}`))
 	f.Add([]byte(`{"a":"\ud83d\ude00","b":"\u0000"}`))
+	f.Add([]byte(`{"ID":"b","data":{}}`))
+	f.Add([]byte(`{"id":"a","Id":"b"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		err := jsonguard.Check(b, 8)
 		if err == nil {
+			noCaseDifferential(t, b)
 			return
 		}
 		var gerr *jsonguard.Error
@@ -103,6 +114,25 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// noCaseDifferential: for a body Check accepts that has an exact "id" or
+// "eventId" key, Go's case-insensitive struct decoding reads that key's
+// value, not a case variant's.
+func noCaseDifferential(t *testing.T, b []byte) {
+	var exact map[string]json.RawMessage
+	var folded struct {
+		ID      json.RawMessage `json:"id"`
+		EventID json.RawMessage `json:"eventId"`
+	}
+	if json.Unmarshal(b, &exact) != nil || json.Unmarshal(b, &folded) != nil {
+		return
+	}
+	for key, got := range map[string]json.RawMessage{"id": folded.ID, "eventId": folded.EventID} {
+		if want, ok := exact[key]; ok && !bytes.Equal(got, want) {
+			t.Fatalf("Check accepted %q, where a case-insensitive reader takes %s for %q and an exact one %s", b, got, key, want)
+		}
+	}
 }
 
 func BenchmarkCheck(b *testing.B) {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/metrics"
 	"sync/atomic"
 	"time"
 
@@ -31,19 +30,16 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// Liveness limits: a process past them is wedged or leaking and a restart
-// helps. They are far above what the service uses (tens of MiB, hundreds of
-// goroutines) so a busy but healthy pod is never killed.
-const (
-	maxGoroutines = 20000
-	maxHeapBytes  = 2 << 30
-)
-
 // readyTimeout bounds each dependency check behind /ready.
 const readyTimeout = time.Second
 
-// Health serves /live and /ready. Liveness checks nothing outside the
-// process; readiness checks dependencies and turns false while draining.
+// Health serves /live and /ready. Liveness checks nothing: a process whose
+// ops server answers is alive. Thresholds on goroutines or heap would fail
+// under load or with many idle connections and restart a healthy pod, which
+// makes an overload worse; the ingress caps connections and body bytes
+// instead (MAX_CONNECTIONS, MAX_BODY_BYTES_IN_FLIGHT) and a leak ends at the
+// container's memory limit. Readiness checks dependencies and turns false
+// while draining.
 type Health struct {
 	healthcheck.Handler
 	draining atomic.Bool
@@ -53,8 +49,6 @@ type Health struct {
 // metrics on reg.
 func NewHealth(reg prometheus.Registerer) *Health {
 	h := &Health{Handler: healthcheck.NewMetricsHandler(reg, "webhook")}
-	h.AddLivenessCheck("goroutines", healthcheck.GoroutineCountCheck(maxGoroutines))
-	h.AddLivenessCheck("heap", heapCheck)
 	h.AddReadinessCheck("draining", func() error {
 		if h.draining.Load() {
 			return errors.New("shutting down")
@@ -75,15 +69,6 @@ func (h *Health) AddDependency(name string, ping func(context.Context) error) {
 
 // Drain makes /ready fail from now on, so load balancers stop sending work.
 func (h *Health) Drain() { h.draining.Store(true) }
-
-func heapCheck() error {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > maxHeapBytes {
-		return errors.New("heap above 2 GiB")
-	}
-	return nil
-}
 
 // Handler serves GET /live, /ready and /metrics.
 func Handler(h *Health, reg *prometheus.Registry) http.Handler {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ops"
@@ -55,5 +56,24 @@ func TestDependencyCheckTimesOut(t *testing.T) {
 	})
 	if code, _ := status(t, ops.Handler(health, reg), "/ready"); code != http.StatusServiceUnavailable {
 		t.Errorf("/ready with a hung dependency = %d, want 503", code)
+	}
+}
+
+// Liveness must not depend on load: 25,000 parked goroutines (each idle
+// keep-alive connection holds one) failed /live before, which made the
+// kubelet restart a pod because it was busy.
+func TestLiveIgnoresLoad(t *testing.T) {
+	reg := ops.NewRegistry()
+	h := ops.Handler(ops.NewHealth(reg), reg)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 25000 {
+		wg.Go(func() { <-stop })
+	}
+	code, body := status(t, h, "/live?full=1")
+	close(stop)
+	wg.Wait()
+	if code != http.StatusOK {
+		t.Errorf("/live with 25,000 goroutines = %d %s, want 200", code, body)
 	}
 }
