@@ -8,12 +8,15 @@ import (
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ratelimit"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/shedding"
 )
 
 // Config is every setting of the ingress; the README documents each one.
 type Config struct {
 	config.Common
 	Redis config.Redis
+	// Shed: load shedding before Redis is full (SHED_*).
+	Shed shedding.Config
 
 	HTTPAddr string `env:"HTTP_ADDR, default=:8080"`
 	OpsAddr  string `env:"OPS_ADDR, default=:9090"`
@@ -59,6 +62,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Redis.Validate(); err != nil {
+		return err
+	}
+	if err := c.Shed.Validate(); err != nil {
 		return err
 	}
 	switch {

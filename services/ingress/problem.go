@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/shedding"
 )
 
 // problem is an RFC 9457 problem details body.
@@ -32,6 +33,7 @@ const (
 	typeInternal    = typePrefix + "internal"
 	typeSignature   = typePrefix + "signature"
 	typeRateLimited = typePrefix + "rate-limited"
+	typeQueueFull   = typePrefix + "queue-full"
 )
 
 // errUnsupportedMediaType is returned by the handler for a non-JSON body.
@@ -65,6 +67,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			Detail: "the body exceeds the limit of " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"}
 	case errors.Is(err, errUnsupportedMediaType):
 		p = problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()}
+	case errors.Is(err, shedding.ErrShedding):
+		// Shedding load before Redis is full: nothing was accepted.
+		p = problem{Type: typeQueueFull, Title: "Queue full", Status: http.StatusServiceUnavailable,
+			Detail: "the queue is near its limit and the event was not accepted; retry after the time in Retry-After"}
+		w.Header().Set("Retry-After", s.retryAfter)
 	case errors.Is(err, ingest.ErrUnavailable):
 		p = problem{Type: typeUnavailable, Title: "Queue unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "the event was not accepted; retry later"}

@@ -103,6 +103,9 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 
 	rdb := queue.NewRedis(cfg.Redis)
 	defer rdb.Close()
+	if _, err := queue.CheckAtStart(ctx, rdb, cfg.Redis.Check, log); err != nil {
+		return err
+	}
 	keysClient, err := queue.NewKeysClient(cfg.Redis)
 	if err != nil {
 		return err
