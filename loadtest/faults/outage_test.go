@@ -20,10 +20,10 @@ import (
 
 // ---------------------------------------------------------------------------
 // 8. PostgreSQL down past the old retry budget, with more than 10,000 events
-// pending. The ingress runs with JOB_MAX_RETRY=0: under the old worker the
-// first failed attempt archived a task (and asynq's archive trims itself past
-// 10,000 tasks, deleting what it trims). Now every store error is an outage
-// that is retried for as long as it lasts.
+// pending. The ingress runs with JOB_MAX_RETRY=0 (taken as 1): under the old
+// worker a task's first or second failed attempt archived it (and
+// asynq's archive trims itself past 10,000 tasks, deleting what it trims).
+// Now every store error is an outage that is retried for as long as it lasts.
 func TestPostgresDownPastRetryBudget(t *testing.T) {
 	parallelWhenShort(t)
 	events, outage := 20000, 3*time.Minute

@@ -30,7 +30,9 @@ type Config struct {
 	// DrainDelay is how long /ready reports false before the server stops
 	// taking connections, so load balancers stop routing here first.
 	DrainDelay time.Duration `env:"DRAIN_DELAY, default=5s"`
-	// JobMaxRetry is how often the worker retries a job before archiving it.
+	// JobMaxRetry is asynq's retry limit on each task. The worker counts no
+	// error as a failure, so the limit is never reached; 0 is taken as 1
+	// (see main).
 	JobMaxRetry int `env:"JOB_MAX_RETRY, default=25"`
 
 	// The edge (README "Security"). Provider profiles (PROVIDER_<NAME>_*,

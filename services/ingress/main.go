@@ -56,7 +56,10 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if _, err := queue.CheckAtStart(ctx, rdb, cfg.Redis.Check, log); err != nil {
 		return err
 	}
-	enq := queue.NewEnqueuer(rdb, asynq.MaxRetry(cfg.JobMaxRetry))
+	// asynq archives a task whose retry count has reached its limit before
+	// asking IsFailure, so a limit of 0 would archive at the first outage
+	// error; the worker counts no error, so any limit >= 1 is never reached.
+	enq := queue.NewEnqueuer(rdb, asynq.MaxRetry(max(1, cfg.JobMaxRetry)))
 
 	reg := ops.NewRegistry()
 	// Load shedding (and the queue's series, so the queue alerts need no
