@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs a pinned developer tool once per machine and prints its path.
-#   hack/tools.sh helm|kubeconform|staticcheck|govulncheck|kind
+#   hack/tools.sh helm|kubeconform|staticcheck|govulncheck|kind|promtool
 # Tools are cached outside the work tree (in $TOOLS_DIR, default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/webhook-ingestor/bin) so a fresh clone on the
 # same machine, such as CI's, reuses them. Versions are pinned here on purpose:
@@ -15,6 +15,7 @@ declare -A PKG=(
   [staticcheck]=honnef.co/go/tools/cmd/staticcheck@v0.8.2
   [govulncheck]=golang.org/x/vuln/cmd/govulncheck@v1.9.0
   [kind]=sigs.k8s.io/kind@v0.33.0
+  [promtool]=github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 )
 
 tool=${1:?usage: hack/tools.sh <tool>}

@@ -4,11 +4,11 @@ package faults
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -420,68 +420,31 @@ func TestDuplicateStorm(t *testing.T) {
 	requireClean(t, a)
 }
 
-// ---------------------------------------------------------------------------
-// 8. Poison payload: a task that can never succeed ends archived after its
-// retries, is visible, and is replayed after a fix.
-func TestPoisonPayload(t *testing.T) {
-	s := NewStack(t)
-	s.Migrate()
-	in := s.StartIngress()
-	s.StartWorker()
-
-	// The "bug": a database rule that rejects this one event (think of a
-	// constraint the payload violates). Every insert of it fails.
-	s.PG.SQL(`CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'poison event %', NEW.event_id; END $$;
-CREATE TRIGGER reject_poison BEFORE INSERT ON webhook_events
-FOR EACH ROW WHEN (NEW.event_id LIKE 'poison-%') EXECUTE FUNCTION reject_poison();`)
-
-	pfx := prefix(t)
-	l := &load{Targets: []string{in.HTTP}, Provider: "poison", Prefix: pfx, Events: 200, Concurrency: 8, Retry: true}
-	res := l.Run(context.Background())
-	poison := &load{Targets: []string{in.HTTP}, Provider: "poison", Prefix: "poison-" + pfx, Events: 1, Retry: true}
-	pres := poison.Run(context.Background())
-	for id, e := range pres.Events {
-		res.Events[id] = e
-	}
-	logResult(t, res)
-	poisonID := pres.Accepted()[0]
-
-	// asynq retries with backoff; fast-forward each wait (Inspector.RunTask)
-	// so the test does not sit through hours of exponential backoff.
-	archivedAfter, tries := s.FastForwardUntilArchived(t, 5*time.Minute)
-	t.Logf("poison task archived after %d forced retries (%.1fs)", tries, archivedAfter.Seconds())
-	s.WaitDrained(l.Provider, len(res.Accepted())-1, drainTimeout)
-	if n := s.RowCount(l.Provider); n != len(res.Accepted())-1 {
-		t.Fatalf("rows = %d before the replay, want %d (every event but the poison one)", n, len(res.Accepted())-1)
-	}
-
-	// Visible: the archived task is listed with its error.
-	arch := s.ArchivedTasks()
-	if len(arch) != 1 || arch[0].EventID != poisonID {
-		t.Fatalf("archived tasks = %+v, want the poison event %s", arch, poisonID)
-	}
-	t.Logf("dead letter: event %s, last error %q", arch[0].EventID, arch[0].LastErr)
-
-	// The fix, then the replay through the admin command.
-	s.PG.SQL(`DROP TRIGGER reject_poison ON webhook_events`)
-	out := s.Replay()
-	t.Logf("replay: %s", strings.TrimSpace(out))
-	s.WaitDrained(l.Provider, len(res.Accepted()), time.Minute)
-	if q, _ := s.Queue(); q.Archived != 0 {
-		t.Errorf("archived after replay = %d, want 0", q.Archived)
-	}
-	requireClean(t, s.AuditRun(l.Provider, res))
-}
-
 // --- helpers that read the queue ----------------------------------------------
 
-type taskView struct {
-	ID, EventID, LastErr string
-	Retried, MaxRetry    int
-}
-
+// eventIDOf reads the first event id of a task payload: the binary format
+// (version byte 1, event count, then provider and event id, each
+// uvarint-length-prefixed) or a legacy JSON task.
 func eventIDOf(payload []byte) string {
+	if len(payload) > 0 && payload[0] == 1 {
+		b := payload[1:]
+		field := func() string {
+			n, k := binary.Uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < n {
+				b = nil
+				return ""
+			}
+			v := string(b[k : k+int(n)])
+			b = b[k+int(n):]
+			return v
+		}
+		if _, k := binary.Uvarint(b); k > 0 {
+			b = b[k:]
+			field() // provider
+			return field()
+		}
+		return ""
+	}
 	var p struct {
 		EventID string `json:"eventId"`
 	}
@@ -507,47 +470,4 @@ func (s *Stack) ActiveEventIDs() []string {
 			return ids
 		}
 	}
-}
-
-// ArchivedTasks lists the dead letters.
-func (s *Stack) ArchivedTasks() []taskView {
-	s.t.Helper()
-	in := s.inspector()
-	defer in.Close()
-	ts, err := in.ListArchivedTasks(queueName, asynqPage(1)...)
-	if err != nil {
-		s.t.Fatalf("list archived tasks: %v", err)
-	}
-	var out []taskView
-	for _, ti := range ts {
-		out = append(out, taskView{ID: ti.ID, EventID: eventIDOf(ti.Payload), LastErr: ti.LastErr, Retried: ti.Retried, MaxRetry: ti.MaxRetry})
-	}
-	return out
-}
-
-// FastForwardUntilArchived runs every task waiting in the retry state at once
-// (instead of after its backoff) until one task is archived.
-func (s *Stack) FastForwardUntilArchived(t *testing.T, timeout time.Duration) (time.Duration, int) {
-	t.Helper()
-	in := s.inspector()
-	defer in.Close()
-	start := time.Now()
-	tries := 0
-	var mu sync.Mutex
-	ok := waitFor(timeout, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if q, _ := s.Queue(); q.Archived > 0 {
-			return true
-		}
-		if n, err := in.RunAllRetryTasks(queueName); err == nil && n > 0 {
-			tries += n
-		}
-		return false
-	})
-	if !ok {
-		q, _ := s.Queue()
-		t.Fatalf("no task archived after %v (%d forced retries); queue %+v", timeout, tries, q)
-	}
-	return time.Since(start), tries
 }

@@ -536,16 +536,3 @@ func (s *Stack) StartIngressAt(old *Service, extraEnv ...string) *Service {
 	s.waitReady(sv)
 	return sv
 }
-
-// Replay re-queues every archived task with the admin command
-// (`bin/worker replay`) and returns its output.
-func (s *Stack) Replay() string {
-	s.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "worker"), "replay")
-	cmd.Env = append(os.Environ(), append(s.commonEnv(), "DATABASE_URL="+s.PG.URL())...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		s.t.Fatalf("worker replay: %v\n%s", err, out)
-	}
-	return string(out)
-}

@@ -8,12 +8,15 @@ import (
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ratelimit"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/shedding"
 )
 
 // Config is every setting of the ingress; the README documents each one.
 type Config struct {
 	config.Common
 	Redis config.Redis
+	// Shed: load shedding before Redis is full (SHED_*).
+	Shed shedding.Config
 
 	HTTPAddr string `env:"HTTP_ADDR, default=:8080"`
 	OpsAddr  string `env:"OPS_ADDR, default=:9090"`
@@ -35,7 +38,9 @@ type Config struct {
 	// DrainDelay is how long /ready reports false before the server stops
 	// taking connections, so load balancers stop routing here first.
 	DrainDelay time.Duration `env:"DRAIN_DELAY, default=5s"`
-	// JobMaxRetry is how often the worker retries a job before archiving it.
+	// JobMaxRetry is asynq's retry limit on each task. The worker counts no
+	// error as a failure, so the limit is never reached; 0 is taken as 1
+	// (see main).
 	JobMaxRetry int `env:"JOB_MAX_RETRY, default=25"`
 
 	// The edge (README "Security"). Provider profiles (PROVIDER_<NAME>_*,
@@ -67,6 +72,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Redis.Validate(); err != nil {
+		return err
+	}
+	if err := c.Shed.Validate(); err != nil {
 		return err
 	}
 	switch {

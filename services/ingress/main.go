@@ -22,6 +22,7 @@ import (
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ops"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/provider"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/queue"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/shedding"
 )
 
 // version is stamped at build time (-ldflags "-X main.version=…").
@@ -52,15 +53,28 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 
 	rdb := queue.NewRedis(cfg.Redis)
 	defer rdb.Close()
-	enq := queue.NewEnqueuer(rdb, asynq.MaxRetry(cfg.JobMaxRetry))
+	if _, err := queue.CheckAtStart(ctx, rdb, cfg.Redis.Check, log); err != nil {
+		return err
+	}
+	// asynq archives a task whose retry count has reached its limit before
+	// asking IsFailure, so a limit of 0 would archive at the first outage
+	// error; the worker counts no error, so any limit >= 1 is never reached.
+	enq := queue.NewEnqueuer(rdb, asynq.MaxRetry(max(1, cfg.JobMaxRetry)))
 
 	reg := ops.NewRegistry()
+	// Load shedding (and the queue's series, so the queue alerts need no
+	// worker): sampled in the background, read per request.
+	shedder := shedding.New(cfg.Shed, rdb, reg, log)
+	sampleCtx, stopSampling := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSampling()
+	go shedder.Run(sampleCtx)
 	health := ops.NewHealth(reg)
 	health.AddDependency("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 
 	var draining atomic.Bool
 	srv := newServer(cfg, ingest.NewService(enq, log, ingest.WithProviders(providers)), newMetrics(reg), &draining, log)
 	srv.corsHeaders = providers.Headers()
+	srv.shedder = shedder
 	public := ops.NewServer(cfg.HTTPAddr, srv.routes(), log)
 	opsSrv := ops.NewServer(cfg.OpsAddr, ops.Handler(health, reg), log)
 
@@ -85,7 +99,8 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		"redis_addr", cfg.Redis.Addr, "max_body_bytes", cfg.MaxBodyBytes,
 		"max_body_bytes_in_flight", cfg.MaxBodyBytesInFlight, "max_connections", cfg.MaxConnections, "providers", providers,
 		"cors_origins", cfg.CORSAllowedOrigins, "rate_limit_ip_rps", cfg.RateLimitIPRPS,
-		"rate_limit_global_rps", cfg.RateLimitGlobalRPS, "trusted_proxies", cfg.TrustedProxyCIDRs)
+		"rate_limit_global_rps", cfg.RateLimitGlobalRPS, "trusted_proxies", cfg.TrustedProxyCIDRs,
+		"shed_max_queued_events", cfg.Shed.MaxQueuedEvents, "shed_max_memory_ratio", cfg.Shed.MaxMemoryRatio)
 
 	select {
 	case err := <-errc:

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/shedding"
 )
 
 // problem is an RFC 9457 problem details body.
@@ -34,6 +35,7 @@ const (
 	typeRateLimited = typePrefix + "rate-limited"
 	typeBusy        = typePrefix + "server-busy"
 	typeEncoding    = typePrefix + "unsupported-content-encoding"
+	typeQueueFull   = typePrefix + "queue-full"
 )
 
 // errUnsupportedMediaType is returned by the handler for a non-JSON body.
@@ -76,6 +78,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, errBusy):
 		p = problem{Type: typeBusy, Title: "Server busy", Status: http.StatusServiceUnavailable,
 			Detail: "too many requests are being received at once; retry after the time in Retry-After"}
+		w.Header().Set("Retry-After", s.retryAfter)
+	case errors.Is(err, shedding.ErrShedding):
+		// Shedding load before Redis is full: nothing was accepted.
+		p = problem{Type: typeQueueFull, Title: "Queue full", Status: http.StatusServiceUnavailable,
+			Detail: "the queue is near its limit and the event was not accepted; retry after the time in Retry-After"}
 		w.Header().Set("Retry-After", s.retryAfter)
 	case errors.Is(err, ingest.ErrUnavailable):
 		p = problem{Type: typeUnavailable, Title: "Queue unavailable", Status: http.StatusServiceUnavailable,

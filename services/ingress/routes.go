@@ -17,7 +17,11 @@ func (s *server) routes() http.Handler {
 	webhook := alice.New(s.recoverer, s.instrument)
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /webhooks/{provider}", webhook.ThenFunc(s.handleWebhook))
+	accept := webhook
+	if s.shedder != nil {
+		accept = accept.Append(s.shed)
+	}
+	mux.Handle("POST /webhooks/{provider}", accept.ThenFunc(s.handleWebhook))
 	mux.Handle("/webhooks/{provider}", webhook.ThenFunc(s.methodNotAllowed))
 	mux.HandleFunc("GET /health", s.handleHealth)
 	mux.Handle("/", webhook.ThenFunc(s.notFound))

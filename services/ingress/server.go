@@ -37,6 +37,7 @@ type server struct {
 	enqueueTimeout time.Duration
 	retryAfter     string // seconds, as sent in Retry-After
 	draining       *atomic.Bool
+	shedder        admitter // nil: never sheds
 
 	// the edge (edge.go)
 	limiter     *ratelimit.Limiter

@@ -3,7 +3,8 @@
 //
 //	worker                      run the asynq server (migrating first unless DB_MIGRATE=false)
 //	worker migrate [-create-database] [-to N]   apply migrations (or move to version N) and exit
-//	worker replay [-id ID]      re-queue archived (dead-letter) tasks after a fix
+//	worker deadletters list|replay|purge|archive [filters]   dead-letter operations (webhook_dead_letters)
+//	worker replay [filters]     the same as `worker deadletters replay`
 package main
 
 import (
@@ -40,8 +41,10 @@ func main() {
 	switch {
 	case len(os.Args) > 1 && os.Args[1] == "migrate":
 		err = migrate(ctx, os.Args[2:], nil)
+	case len(os.Args) > 1 && os.Args[1] == "deadletters":
+		err = deadLetters(ctx, os.Args[2:], nil, os.Stdout)
 	case len(os.Args) > 1 && os.Args[1] == "replay":
-		err = replay(ctx, os.Args[2:], nil)
+		err = deadLetters(ctx, append([]string{"replay"}, os.Args[2:]...), nil, os.Stdout)
 	default:
 		err = run(ctx, nil)
 	}
@@ -100,6 +103,9 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 
 	rdb := queue.NewRedis(cfg.Redis)
 	defer rdb.Close()
+	if _, err := queue.CheckAtStart(ctx, rdb, cfg.Redis.Check, log); err != nil {
+		return err
+	}
 	keysClient, err := queue.NewKeysClient(cfg.Redis)
 	if err != nil {
 		return err
@@ -154,6 +160,17 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 			return fmt.Errorf("start asynq server: %w", err)
 		}
 	}
+
+	// Tasks an earlier release left in asynq's archive move to
+	// webhook_dead_letters before asynq trims them away.
+	go func() {
+		n, err := importArchive(ctx, st, asynq.NewInspectorFromRedisClient(rdb), log)
+		if err != nil {
+			log.Error("moving asynq's archive to webhook_dead_letters failed; run `worker deadletters archive`", "moved", n, "err", err)
+		} else if n > 0 {
+			log.Warn("archived tasks moved to webhook_dead_letters", "tasks", n)
+		}
+	}()
 
 	opsSrv := ops.NewServer(cfg.OpsAddr, ops.Handler(health, reg), log)
 	ln, err := ops.Listen(opsSrv)

@@ -27,6 +27,9 @@ type Redis struct {
 	// Pipelines is how many auto-pipelines send concurrent commands to Redis
 	// together (0: every command its own round trip). See queue.NewRedis.
 	Pipelines int `env:"REDIS_PIPELINES, default=2"`
+	// Check is what a Redis that breaks the requirements does at start
+	// (queue.CheckServer): "enforce" (or "") stops the binary, "warn" logs.
+	Check string `env:"REDIS_CHECK, default=enforce"`
 }
 
 // Common settings shared by both binaries.
@@ -85,6 +88,8 @@ func (r Redis) Validate() error {
 		return fmt.Errorf("REDIS_POOL_SIZE must be at least 1, got %d", r.PoolSize)
 	case r.Timeout <= 0:
 		return fmt.Errorf("REDIS_TIMEOUT must be positive, got %s", r.Timeout)
+	case r.Check != "" && r.Check != "enforce" && r.Check != "warn":
+		return fmt.Errorf("REDIS_CHECK must be enforce or warn, got %q", r.Check)
 	}
 	return nil
 }

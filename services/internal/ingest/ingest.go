@@ -128,6 +128,11 @@ func (s *Service) Accept(ctx context.Context, r Request) (Result, error) {
 		}
 		return Result{}, &InvalidError{Detail: err.Error()}
 	}
+	// A number PostgreSQL's jsonb cannot hold (1e1000000) would be accepted,
+	// then refused by the insert: refuse it here, precisely.
+	if err := jsonguard.CheckNumbers(r.Body); err != nil {
+		return Result{}, &InvalidError{Detail: err.Error()}
+	}
 	eventID, err := eventID(prof, r)
 	if err != nil {
 		return Result{}, err
