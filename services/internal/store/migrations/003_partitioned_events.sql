@@ -113,7 +113,7 @@ create trigger webhook_events_notify after insert on webhook_events
     for each statement execute function webhook_events_notify();
 
 -- Today's neighbourhood and every day that already holds rows.
-select webhook_events_add_partitions(current_date - 1, current_date + 3);
+select webhook_events_add_partitions((now() at time zone 'UTC')::date - 1, (now() at time zone 'UTC')::date + 3);
 select webhook_events_add_partitions(day, day)
 from (select distinct (received_at at time zone 'UTC')::date as day from webhook_events_unpartitioned) d;
 
