@@ -50,7 +50,10 @@ type Config struct {
 	// that inserted nothing end).
 	MaxWait      time.Duration
 	PollInterval time.Duration
-	Log          *slog.Logger
+	// Done, when closed, ends long polls early (with what they have):
+	// close it before shutting the server down.
+	Done <-chan struct{}
+	Log  *slog.Logger
 }
 
 type api struct {
@@ -251,6 +254,8 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-wake:
 		case <-t.C:
+		case <-a.Done:
+			deadline = time.Now()
 		}
 		t.Stop()
 	}
