@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,19 @@ func TestLongPollWakesOnInsert(t *testing.T) {
 	_, body = f.get(t, "k", "/v1/events?wait=1&after="+url.QueryEscape(p.Next))
 	if err := json.Unmarshal(body, &p); err != nil || len(p.Events) != 0 || time.Since(start) < time.Second {
 		t.Errorf("idle long poll = %s after %s", body, time.Since(start))
+	}
+}
+
+// openapi.yaml documents every route the handler serves.
+func TestOpenAPIDocumentsRoutes(t *testing.T) {
+	doc, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"/v1/events:", "/v1/events/{provider}/{eventId}:", "/v1/events/{provider}/{eventId}/body:",
+		"name: after", "name: limit", "name: provider", "name: type", "name: wait", "unauthorized, invalid-query, not-found"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("openapi.yaml lacks %q", want)
+		}
 	}
 }
