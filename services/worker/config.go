@@ -39,6 +39,10 @@ type Config struct {
 	RetryCheckInterval time.Duration `env:"RETRY_CHECK_INTERVAL, default=1s"`
 	// IdempotencyTTL is how long Redis remembers a persisted event.
 	IdempotencyTTL time.Duration `env:"IDEMPOTENCY_TTL, default=24h"`
+
+	// ReadAPI and Retention: see readapi.go.
+	ReadAPI   ReadAPIConfig
+	Retention RetentionConfig
 }
 
 // Validate checks values envconfig cannot.
@@ -47,6 +51,12 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Redis.Validate(); err != nil {
+		return err
+	}
+	if err := c.ReadAPI.Validate(); err != nil {
+		return err
+	}
+	if err := c.Retention.Validate(); err != nil {
 		return err
 	}
 	switch {

@@ -114,6 +114,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 
 	reg := ops.NewRegistry()
 	m := newMetrics(reg)
+	storage := newStorageMetrics(reg)
 	reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
 	health := ops.NewHealth(reg)
 	health.AddDependency("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
@@ -178,12 +179,21 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 		srv.Shutdown()
 		return fmt.Errorf("listen on %s (OPS_ADDR): %w", cfg.OpsAddr, err)
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() {
 		if err := opsSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
+	api, err := startReadAPI(ctx, cfg.ReadAPI, st, log, errc)
+	if err != nil {
+		srv.Shutdown()
+		_ = opsSrv.Close()
+		return err
+	}
+	mctx, stopMaintenance := context.WithCancel(ctx)
+	var maintenance sync.WaitGroup
+	maintenance.Go(func() { maintain(mctx, st, cfg.Retention, storage, log) })
 	log.Info("worker started", "version", version, "ops_addr", cfg.OpsAddr, "redis_addr", cfg.Redis.Addr,
 		"concurrency", cfg.Concurrency, "dequeuers", cfg.Dequeuers, "batch_size", cfg.BatchSize, "batch_wait", cfg.BatchWait)
 
@@ -196,13 +206,15 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	// ones back to Redis after ShutdownTimeout), then stop the batchers.
 	log.Info("shutting down")
 	health.Drain()
+	stopMaintenance()
 	srv.Stop()
 	srv.Shutdown()
 	close(stopBatches)
 	flushers.Wait()
+	maintenance.Wait()
 	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	err = errors.Join(err, opsSrv.Shutdown(sctx))
+	err = errors.Join(err, opsSrv.Shutdown(sctx), api.Shutdown(sctx))
 	log.Info("worker stopped", "err", err)
 	return err
 }

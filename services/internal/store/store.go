@@ -56,13 +56,27 @@ func (s *Store) Close() { s.pool.Close() }
 // Ping checks that PostgreSQL answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
-// insertBatch writes all rows in one statement; a row whose (provider,
-// event_id) already exists, in the table or earlier in the same batch, is
-// skipped. RETURNING tells which rows this statement inserted.
+// insertBatch writes all rows in one statement. The global (provider,
+// event_id) key lives in webhook_event_keys (webhook_events is partitioned
+// by received_at and cannot hold a unique index on it): a row is written to
+// webhook_events only when its key was new, in the table or earlier in the
+// same batch (distinct on keeps a batch's first copy). RETURNING tells which
+// rows this statement inserted.
 const insertBatch = `
+with input as (
+    select distinct on (provider, event_id) *
+    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
+         with ordinality as t(provider, event_id, event_type, content_type, body, payload, headers, received_at, n)
+    order by provider, event_id, n
+), fresh as (
+    insert into webhook_event_keys (provider, event_id, received_at)
+    select provider, event_id, received_at from input
+    on conflict do nothing
+    returning provider, event_id
+)
 insert into webhook_events (provider, event_id, event_type, content_type, body, payload, headers, received_at)
-select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
-on conflict (provider, event_id) do nothing
+select i.provider, i.event_id, i.event_type, i.content_type, i.body, i.payload, i.headers, i.received_at
+from input i join fresh f using (provider, event_id)
 returning provider, event_id`
 
 // Insert writes events in one statement and returns the keys it inserted;
