@@ -29,7 +29,7 @@ import (
 
 type stubQueue struct{ n atomic.Int64 }
 
-func (q *stubQueue) Enqueue(context.Context, job.Payload) (string, bool, error) {
+func (q *stubQueue) Enqueue(context.Context, job.Event) (string, bool, error) {
 	return fmt.Sprintf("%032x", q.n.Add(1)), false, nil
 }
 
