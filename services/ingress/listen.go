@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"strconv"
@@ -72,9 +73,11 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 // open is the number of connections being served.
 func (l *connLimiter) open() int { return len(l.slots) }
 
-// reject answers c with busyResponse and closes it. The request is drained
-// for a moment after the answer: closing a socket with unread bytes sends a
-// reset, which can destroy the answer before the client reads it.
+// reject answers c with busyResponse and closes it. The answer waits for the
+// request's head (or 4 KiB of it): clients such as Go's treat an answer that
+// arrives before they sent anything as a broken connection. The rest is
+// drained for a moment after the answer: closing a socket with unread bytes
+// sends a reset, which can destroy the answer before the client reads it.
 func (l *connLimiter) reject(c net.Conn) {
 	select {
 	case l.rejecting <- struct{}{}:
@@ -86,6 +89,14 @@ func (l *connLimiter) reject(c net.Conn) {
 		defer func() { <-l.rejecting }()
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(rejectTimeout))
+		var buf [4 << 10]byte
+		for n := 0; n < len(buf); {
+			k, err := c.Read(buf[n:])
+			n += k
+			if err != nil || bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
+				break
+			}
+		}
 		if _, err := io.WriteString(c, busyResponse); err != nil {
 			return
 		}

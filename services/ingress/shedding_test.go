@@ -26,7 +26,7 @@ import (
 // gone it accepts again.
 func TestSheddingAnswers503(t *testing.T) {
 	r := testenv.Redis(t)
-	cfg := Config{Redis: redisConfig(r.Addr, r.DB), MaxBodyBytes: 4096, EnqueueTimeout: time.Second, RetryAfter: 3 * time.Second}
+	cfg := Config{Redis: redisConfig(r.Addr, r.DB), MaxBodyBytes: 4096, MaxBodyBytesInFlight: 1 << 20, MaxConnections: 64, EnqueueTimeout: time.Second, RetryAfter: 3 * time.Second}
 	cfg.ShutdownTimeout = time.Second
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
