@@ -70,6 +70,9 @@ func Handler(cfg Config) http.Handler {
 	if a.PollInterval <= 0 {
 		a.PollInterval = time.Second
 	}
+	if a.Log == nil {
+		a.Log = slog.Default()
+	}
 	chain := alice.New(a.recoverer, a.authenticate)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/events", a.list)
