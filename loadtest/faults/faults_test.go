@@ -4,6 +4,7 @@ package faults
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -89,7 +90,7 @@ func TestWorkerKilled(t *testing.T) {
 	w.Kill()
 	killedAt := time.Now()
 	orphans := s.ActiveEventIDs()
-	t.Logf("worker pid %d SIGKILLed mid-batch %.1fs into the run; %d tasks were active (orphaned)", w.PID(), killedAt.Sub(loadStart).Seconds(), len(orphans))
+	t.Logf("worker pid %d SIGKILLed mid-batch %.1fs into the run; %d events were in active tasks (orphaned)", w.PID(), killedAt.Sub(loadStart).Seconds(), len(orphans))
 	<-unlocked
 	if len(orphans) == 0 {
 		t.Errorf("no task was in flight at the kill: the scenario proved nothing about recovery")
@@ -112,7 +113,7 @@ func TestWorkerKilled(t *testing.T) {
 	logResult(t, res)
 	drained := s.WaitDrained(l.Provider, len(res.Accepted()), drainTimeout)
 	rec := <-recovered
-	t.Logf("RECOVERY orphaned tasks: %d, all persisted %.1fs after the kill; queue drained %.1fs after the load ended",
+	t.Logf("RECOVERY orphaned events: %d, all persisted %.1fs after the kill; queue drained %.1fs after the load ended",
 		len(orphans), rec.Seconds(), drained.Seconds())
 	requireClean(t, s.AuditRun(l.Provider, res))
 }
@@ -308,7 +309,7 @@ func TestRedisDown(t *testing.T) {
 	drained := s.WaitDrained(l.Provider, len(res.Accepted()), drainTimeout)
 	// A task whose dequeue Redis executed but whose reply died with it is
 	// left active with no worker: asynq's lease recovers it after ≈60-120 s.
-	t.Logf("RECOVERY Redis outage %v: ingress ready %.1fs after Redis returned; %d tasks active when the load ended; "+
+	t.Logf("RECOVERY Redis outage %v: ingress ready %.1fs after Redis returned; %d events in active tasks when the load ended; "+
 		"queue drained %.1fs after the load ended", sc.RedisDown, backAfter.Seconds(), len(stuck), drained.Seconds())
 	requireClean(t, s.AuditRun(l.Provider, res))
 }
@@ -481,15 +482,76 @@ type taskView struct {
 	Retried, MaxRetry    int
 }
 
-func eventIDOf(payload []byte) string {
-	var p struct {
-		EventID string `json:"eventId"`
+// eventIDsOf lists the events a task carries (one, or a group: the
+// ingress groups webhooks that arrive together). The suite imports nothing
+// from services/, so it reads the job contract's binary format itself: a
+// version byte (1), the event count, then per event provider, event id,
+// event type (uvarint-length strings), received-at (varint), content type,
+// body, and a count of header pairs. Tasks of earlier releases are JSON.
+func eventIDsOf(payload []byte) []string {
+	if len(payload) > 0 && payload[0] == '{' {
+		var p struct {
+			EventID string `json:"eventId"`
+		}
+		_ = json.Unmarshal(payload, &p)
+		return []string{p.EventID}
 	}
-	_ = json.Unmarshal(payload, &p)
-	return p.EventID
+	if len(payload) == 0 || payload[0] != 1 {
+		return nil
+	}
+	b := payload[1:]
+	bad := false
+	uv := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	str := func() string {
+		n := uv()
+		if bad || n > uint64(len(b)) {
+			bad = true
+			return ""
+		}
+		s := string(b[:n])
+		b = b[n:]
+		return s
+	}
+	count := uv()
+	var ids []string
+	for i := uint64(0); i < count && !bad; i++ {
+		str() // provider
+		ids = append(ids, str())
+		str() // event type
+		if _, n := binary.Varint(b); n > 0 {
+			b = b[n:]
+		} else {
+			bad = true
+		}
+		str() // content type
+		str() // body
+		for h := uv(); h > 0 && !bad; h-- {
+			str()
+			str()
+		}
+	}
+	if bad {
+		return nil
+	}
+	return ids
 }
 
-// ActiveEventIDs lists the event ids of the tasks in the active state.
+func eventIDOf(payload []byte) string {
+	if ids := eventIDsOf(payload); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
+// ActiveEventIDs lists the event ids held by the tasks in the active state.
 func (s *Stack) ActiveEventIDs() []string {
 	s.t.Helper()
 	in := s.inspector()
@@ -501,7 +563,7 @@ func (s *Stack) ActiveEventIDs() []string {
 			s.t.Fatalf("list active tasks: %v", err)
 		}
 		for _, ti := range ts {
-			ids = append(ids, eventIDOf(ti.Payload))
+			ids = append(ids, eventIDsOf(ti.Payload)...)
 		}
 		if len(ts) < pageSize {
 			return ids

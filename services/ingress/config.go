@@ -13,7 +13,8 @@ import (
 // Config is every setting of the ingress; the README documents each one.
 type Config struct {
 	config.Common
-	Redis config.Redis
+	Redis    config.Redis
+	Grouping Grouping
 
 	HTTPAddr string `env:"HTTP_ADDR, default=:8080"`
 	OpsAddr  string `env:"OPS_ADDR, default=:9090"`
@@ -59,6 +60,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Redis.Validate(); err != nil {
+		return err
+	}
+	if err := c.Grouping.Validate(); err != nil {
 		return err
 	}
 	switch {

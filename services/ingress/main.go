@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
@@ -52,9 +51,12 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 
 	rdb := queue.NewRedis(cfg.Redis)
 	defer rdb.Close()
-	enq := queue.NewEnqueuer(rdb, asynq.MaxRetry(cfg.JobMaxRetry))
-
 	reg := ops.NewRegistry()
+	enq, closeEnq, err := newEnqueuer(cfg, rdb, reg)
+	if err != nil {
+		return err
+	}
+	defer closeEnq()
 	health := ops.NewHealth(reg)
 	health.AddDependency("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 
@@ -95,7 +97,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	time.Sleep(cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout-cfg.DrainDelay)
 	defer cancel()
-	err := errors.Join(public.Shutdown(sctx), opsSrv.Shutdown(sctx))
+	err = errors.Join(public.Shutdown(sctx), opsSrv.Shutdown(sctx))
 	log.Info("ingress stopped", "err", err)
 	return err
 }

@@ -1,0 +1,280 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
+
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
+)
+
+// MarkerPrefix and MarkerQueued: after a group task is in Redis, each of its
+// events gets the key MarkerPrefix+<jobId> = MarkerQueued, so a duplicate
+// delivery is answered "duplicate" while the first copy is queued (asynq's
+// TaskID only refuses a second copy of a whole task). They are the
+// idempotency package's keys: the worker overwrites the value with
+// "processed" once the row is committed, and only "processed" means stored.
+const (
+	MarkerPrefix = "webhook:idem:"
+	MarkerQueued = "queued"
+)
+
+// GroupOptions bound the groups a GroupEnqueuer forms.
+type GroupOptions struct {
+	// MaxEvents and MaxBytes bound one group (bytes: the events' bodies and
+	// ids). An event larger than MaxBytes travels alone.
+	MaxEvents int
+	MaxBytes  int
+	// Inflight is how many group enqueues may be on their way to Redis at
+	// once; arrivals beyond wait and go together in the next group.
+	Inflight int
+	// MarkerTTL bounds how long a "queued" marker lives (the worker replaces
+	// it with "processed" and its own TTL).
+	MarkerTTL time.Duration
+	// Observe, when set, is told the size of every group enqueued.
+	Observe func(events int)
+}
+
+// GroupEnqueuer puts events on the webhooks queue in groups: events that
+// arrive while Inflight enqueues are on their way to Redis wait and go
+// together in one task, so asynq's per-task cost (an enqueue script here, a
+// dequeue and an ack script in the worker) is paid once per group. Nothing
+// waits to fill a group: an event arriving while a slot is free is sent at
+// once, alone; groups form only when Redis round trips are the bottleneck,
+// and grow with the load.
+//
+// Each caller returns only once the task holding its event is in Redis (or
+// with an error, and then its event may or may not be queued: the sender
+// retries and a copy is deduplicated by PostgreSQL's unique key).
+type GroupEnqueuer struct {
+	client *asynq.Client
+	keys   rueidis.Client
+	opts   []asynq.Option
+	o      GroupOptions
+
+	mu       sync.Mutex
+	open     *group   // filling, waiting for a free slot
+	ready    []*group // full, waiting for a free slot (oldest first)
+	inflight int
+}
+
+type group struct {
+	members []*member
+	bytes   int
+	taken   bool // handed to a leader: its members wait for the result
+}
+
+type member struct {
+	event job.Event
+	id    string
+	g     *group
+	gone  bool // its caller gave up before the group was taken
+	res   chan result
+}
+
+type result struct {
+	lead      *group // set: the receiver must enqueue this group
+	duplicate bool
+	err       error
+}
+
+// NewGroupEnqueuer returns a GroupEnqueuer enqueueing through rdb (asynq)
+// and writing the markers through keys; opts (retries, timeouts) apply to
+// every task.
+func NewGroupEnqueuer(rdb redis.UniversalClient, keys rueidis.Client, o GroupOptions, opts ...asynq.Option) *GroupEnqueuer {
+	o.MaxEvents = max(o.MaxEvents, 1)
+	o.MaxBytes = max(o.MaxBytes, 1)
+	o.Inflight = max(o.Inflight, 1)
+	if o.MarkerTTL <= 0 {
+		o.MarkerTTL = 24 * time.Hour
+	}
+	return &GroupEnqueuer{client: asynq.NewClientFromRedisClient(rdb), keys: keys, opts: opts, o: o}
+}
+
+func eventBytes(e job.Event) int {
+	n := 64 + len(e.Provider) + len(e.EventID) + len(e.EventType) + len(e.ContentType) + len(e.Body)
+	for k, v := range e.Headers {
+		n += len(k) + len(v) + 4
+	}
+	return n
+}
+
+// Enqueue queues e, grouped with whatever arrives alongside, and returns its
+// job id. duplicate is true when an earlier copy of the same event is known
+// to be in Redis (its task, or its row: the marker is written only after
+// the task holding it was enqueued). A nil error means Redis has the event.
+func (q *GroupEnqueuer) Enqueue(ctx context.Context, e job.Event) (jobID string, duplicate bool, err error) {
+	m := &member{event: e, id: job.ID(e.Provider, e.EventID), res: make(chan result, 1)}
+	size := eventBytes(e)
+
+	q.mu.Lock()
+	if q.inflight < q.o.Inflight {
+		// A free slot means nothing is waiting (every group is dispatched
+		// as soon as a slot frees): go at once, alone.
+		q.inflight++
+		g := &group{members: []*member{m}, bytes: size, taken: true}
+		m.g = g
+		q.mu.Unlock()
+		q.send(ctx, g)
+	} else {
+		if q.open != nil && (len(q.open.members) >= q.o.MaxEvents || q.open.bytes+size > q.o.MaxBytes) {
+			q.ready = append(q.ready, q.open)
+			q.open = nil
+		}
+		if q.open == nil {
+			q.open = &group{}
+		}
+		q.open.members = append(q.open.members, m)
+		q.open.bytes += size
+		m.g = q.open
+		q.mu.Unlock()
+	}
+
+	var r result
+	select {
+	case r = <-m.res:
+	case <-ctx.Done():
+		q.mu.Lock()
+		if !m.g.taken {
+			m.gone = true
+			q.mu.Unlock()
+			return "", false, fmt.Errorf("enqueue: %w", ctx.Err())
+		}
+		q.mu.Unlock()
+		// Taken: its leader's enqueue is bounded by the leader's deadline,
+		// which is no later than this one's (the leader is the oldest).
+		r = <-m.res
+	}
+	if r.lead != nil {
+		q.send(ctx, r.lead)
+		r = <-m.res
+	}
+	if r.err != nil {
+		return "", false, r.err
+	}
+	return m.id, r.duplicate, nil
+}
+
+// send enqueues g (the caller is one of its members, and holds one of the
+// Inflight slots), dispatches the next waiting group to its first member,
+// then answers every member of g.
+func (q *GroupEnqueuer) send(ctx context.Context, g *group) {
+	events := make([]job.Event, 0, len(g.members))
+	dup := make([]bool, len(g.members))
+	var seen map[string]bool
+	if len(g.members) > 1 {
+		seen = make(map[string]bool, len(g.members))
+	}
+	for i, m := range g.members {
+		if seen != nil {
+			if seen[m.id] {
+				// A second copy in the same group: it is answered
+				// "duplicate" once the first copy's task is in Redis.
+				dup[i] = true
+				continue
+			}
+			seen[m.id] = true
+		}
+		events = append(events, m.event)
+	}
+	err := q.enqueue(ctx, events, g.members, dup)
+
+	q.mu.Lock()
+	q.inflight--
+	q.dispatchLocked()
+	q.mu.Unlock()
+
+	for i, m := range g.members {
+		if err != nil {
+			m.res <- result{err: err}
+		} else {
+			m.res <- result{duplicate: dup[i]}
+		}
+	}
+}
+
+// enqueue puts events in one task, then marks each event queued. dup is
+// set for each member whose event already had a marker.
+func (q *GroupEnqueuer) enqueue(ctx context.Context, events []job.Event, members []*member, dup []bool) error {
+	if q.o.Observe != nil {
+		q.o.Observe(len(events))
+	}
+	t, err := job.NewTask(job.Payload{Events: events}, q.opts...)
+	if err != nil {
+		return err
+	}
+	if _, err := q.client.EnqueueContext(ctx, t); err != nil {
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			// The same task (the same event, or the same members) is
+			// still queued: every member is a duplicate of a queued copy.
+			for i := range dup {
+				dup[i] = true
+			}
+			return nil
+		}
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	// The task is in Redis: only now may a marker say so. SET NX GET keeps
+	// a "processed" (or an earlier "queued") value and tells whether there
+	// was one: then an earlier copy was already in Redis, and this
+	// delivery is a duplicate (its copy in the task is harmless: the
+	// worker's insert dedups it).
+	cmds := make(rueidis.Commands, 0, len(events))
+	idx := make([]int, 0, len(events))
+	for i, m := range members {
+		if dup[i] {
+			continue
+		}
+		cmds = append(cmds, q.keys.B().Set().Key(MarkerPrefix+m.id).Value(MarkerQueued).Nx().Get().Px(q.o.MarkerTTL).Build())
+		idx = append(idx, i)
+	}
+	for j, res := range q.keys.DoMulti(ctx, cmds...) {
+		err := res.Error()
+		switch {
+		case rueidis.IsRedisNil(err):
+		case err != nil:
+			// The events are queued; only the duplicate answer for a
+			// later copy is lost (PostgreSQL still stores one row).
+		default:
+			dup[idx[j]] = true
+		}
+	}
+	return nil
+}
+
+// dispatchLocked hands the oldest waiting group to its first live member,
+// if a slot is free. q.mu is held.
+func (q *GroupEnqueuer) dispatchLocked() {
+	for q.inflight < q.o.Inflight {
+		var g *group
+		switch {
+		case len(q.ready) > 0:
+			g = q.ready[0]
+			q.ready[0] = nil
+			q.ready = q.ready[1:]
+		case q.open != nil:
+			g, q.open = q.open, nil
+		default:
+			return
+		}
+		live := g.members[:0]
+		for _, m := range g.members {
+			if !m.gone {
+				live = append(live, m)
+			}
+		}
+		g.members = live
+		if len(live) == 0 {
+			continue
+		}
+		g.taken = true
+		q.inflight++
+		live[0].res <- result{lead: g}
+	}
+}
