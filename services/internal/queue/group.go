@@ -221,10 +221,13 @@ func (q *GroupEnqueuer) enqueue(ctx context.Context, events []job.Event, members
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	// The task is in Redis: only now may a marker say so. SET NX GET keeps
-	// a "processed" (or an earlier "queued") value and tells whether there
-	// was one: then an earlier copy was already in Redis, and this
-	// delivery is a duplicate (its copy in the task is harmless: the
-	// worker's insert dedups it).
+	// an existing value ("processed", or an earlier copy's "queued") and
+	// returns it. Only "queued" makes this delivery a duplicate: that value
+	// is written by an ingress after the earlier copy's task was enqueued,
+	// while "processed" may be the worker's mark for this very copy, already
+	// stored (then a non-duplicate answer is true too, as it is once a
+	// single-event task has completed). The copy in the task is harmless:
+	// the worker's insert dedups it.
 	cmds := make(rueidis.Commands, 0, len(events))
 	idx := make([]int, 0, len(events))
 	for i, m := range members {
@@ -235,13 +238,9 @@ func (q *GroupEnqueuer) enqueue(ctx context.Context, events []job.Event, members
 		idx = append(idx, i)
 	}
 	for j, res := range q.keys.DoMulti(ctx, cmds...) {
-		err := res.Error()
-		switch {
-		case rueidis.IsRedisNil(err):
-		case err != nil:
-			// The events are queued; only the duplicate answer for a
-			// later copy is lost (PostgreSQL still stores one row).
-		default:
+		// An error loses only the duplicate answer for a later copy (the
+		// events are queued; PostgreSQL still stores one row).
+		if v, err := res.ToString(); err == nil && v == MarkerQueued {
 			dup[idx[j]] = true
 		}
 	}
