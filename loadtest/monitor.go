@@ -40,6 +40,7 @@ type monitor struct {
 	cpu2     map[string]float64 // once the queue drained (after the audit)
 	drainEnd time.Time
 	e2e0     map[float64]float64
+	task0    [2]float64 // webhook_task_events count and sum at the start
 	loadDone bool
 }
 
@@ -53,6 +54,7 @@ func startMonitor(ctx context.Context, cfg config) *monitor {
 	}
 	m.cpu0 = m.cpuNow()
 	m.e2e0 = m.e2eBuckets()
+	m.task0 = m.taskEvents()
 	ctx, m.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(m.done)
@@ -256,7 +258,24 @@ func (m *monitor) report(out io.Writer, events int) {
 			fmt.Fprintf(out, "  accept→commit (worker histogram, this run) p50≈%s p95≈%s p99≈%s n=%.0f\n",
 				secs(quantile(d, 0.5)), secs(quantile(d, 0.95)), secs(quantile(d, 0.99)), d[math.Inf(1)])
 		}
+		if t1 := m.taskEvents(); t1[0] > m.task0[0] {
+			tasks := t1[0] - m.task0[0]
+			fmt.Fprintf(out, "  events per task (worker) %.1f over %.0f tasks\n", (t1[1]-m.task0[1])/tasks, tasks)
+		}
 	}
+}
+
+// taskEvents is the worker's count of tasks processed and the events they
+// carried (webhook_task_events), zeros when it cannot be read.
+func (m *monitor) taskEvents() [2]float64 {
+	if m.cfg.workerMetrics == "" {
+		return [2]float64{}
+	}
+	v, err := scrape(m.cfg.workerMetrics)
+	if err != nil {
+		return [2]float64{}
+	}
+	return [2]float64{v.sum("webhook_task_events_count", nil), v.sum("webhook_task_events_sum", nil)}
 }
 
 func secs(s float64) string {
