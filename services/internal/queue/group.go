@@ -31,8 +31,9 @@ type GroupOptions struct {
 	// ids). An event larger than MaxBytes travels alone.
 	MaxEvents int
 	MaxBytes  int
-	// Inflight is how many group enqueues may be on their way to Redis at
-	// once; arrivals beyond wait and go together in the next group.
+	// Inflight is how many partial groups may be on their way to Redis at
+	// once; arrivals meanwhile wait and go together in the next group. A
+	// group that reaches MaxEvents or MaxBytes goes at once, beside them.
 	Inflight int
 	// MarkerTTL bounds how long a "queued" marker lives (the worker replaces
 	// it with "processed" and its own TTL).
@@ -43,7 +44,7 @@ type GroupOptions struct {
 
 // GroupEnqueuer puts events on the webhooks queue in groups: events that
 // arrive while Inflight enqueues are on their way to Redis wait and go
-// together in one task, so asynq's per-task cost (an enqueue script here, a
+// together in one task (at once when the group is full), so asynq's per-task cost (an enqueue script here, a
 // dequeue and an ack script in the worker) is paid once per group. Nothing
 // waits to fill a group: an event arriving while a slot is free is sent at
 // once, alone; groups form only when Redis round trips are the bottleneck,
@@ -59,9 +60,8 @@ type GroupEnqueuer struct {
 	o      GroupOptions
 
 	mu       sync.Mutex
-	open     *group   // filling, waiting for a free slot
-	ready    []*group // full, waiting for a free slot (oldest first)
-	inflight int
+	open     *group // filling, waiting for a free slot
+	inflight int    // groups being sent (full groups go beyond o.Inflight)
 }
 
 type group struct {
@@ -123,17 +123,28 @@ func (q *GroupEnqueuer) Enqueue(ctx context.Context, e job.Event) (jobID string,
 		q.mu.Unlock()
 		q.send(ctx, g)
 	} else {
-		if q.open != nil && (len(q.open.members) >= q.o.MaxEvents || q.open.bytes+size > q.o.MaxBytes) {
-			q.ready = append(q.ready, q.open)
-			q.open = nil
+		if q.open != nil && q.open.bytes+size > q.o.MaxBytes {
+			// No room for this event: the group is as full as it gets and
+			// waiting would only add latency, so it goes now.
+			q.takeLocked(q.open)
 		}
 		if q.open == nil {
 			q.open = &group{}
 		}
-		q.open.members = append(q.open.members, m)
-		q.open.bytes += size
-		m.g = q.open
-		q.mu.Unlock()
+		g := q.open
+		g.members = append(g.members, m)
+		g.bytes += size
+		m.g = g
+		if len(g.members) >= q.o.MaxEvents {
+			// Full: this caller sends it now, beside the enqueues in flight.
+			q.open = nil
+			g.taken = true
+			q.inflight++
+			q.mu.Unlock()
+			q.send(ctx, g)
+		} else {
+			q.mu.Unlock()
+		}
 	}
 
 	var r result
@@ -161,9 +172,9 @@ func (q *GroupEnqueuer) Enqueue(ctx context.Context, e job.Event) (jobID string,
 	return m.id, r.duplicate, nil
 }
 
-// send enqueues g (the caller is one of its members, and holds one of the
-// Inflight slots), dispatches the next waiting group to its first member,
-// then answers every member of g.
+// send enqueues g (the caller is one of its members, and g holds a slot),
+// frees the slot for the next waiting group as soon as the task is in Redis,
+// writes the markers, then answers every member of g.
 func (q *GroupEnqueuer) send(ctx context.Context, g *group) {
 	events := make([]job.Event, 0, len(g.members))
 	dup := make([]bool, len(g.members))
@@ -183,13 +194,24 @@ func (q *GroupEnqueuer) send(ctx context.Context, g *group) {
 		}
 		events = append(events, m.event)
 	}
-	err := q.enqueue(ctx, events, g.members, dup)
+	conflict, err := q.enqueue(ctx, events)
 
 	q.mu.Lock()
 	q.inflight--
 	q.dispatchLocked()
 	q.mu.Unlock()
 
+	switch {
+	case err != nil:
+	case conflict:
+		// The same task (the same event, or the same members) is still
+		// queued: every member is a duplicate of a queued copy.
+		for i := range dup {
+			dup[i] = true
+		}
+	default:
+		q.mark(ctx, g.members, dup)
+	}
 	for i, m := range g.members {
 		if err != nil {
 			m.res <- result{err: err}
@@ -199,37 +221,38 @@ func (q *GroupEnqueuer) send(ctx context.Context, g *group) {
 	}
 }
 
-// enqueue puts events in one task, then marks each event queued. dup is
-// set for each member whose event already had a marker.
-func (q *GroupEnqueuer) enqueue(ctx context.Context, events []job.Event, members []*member, dup []bool) error {
+// enqueue puts events in one task. conflict: a task with the same TaskID
+// is still queued.
+func (q *GroupEnqueuer) enqueue(ctx context.Context, events []job.Event) (conflict bool, err error) {
 	if q.o.Observe != nil {
 		q.o.Observe(len(events))
 	}
 	t, err := job.NewTask(job.Payload{Events: events}, q.opts...)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := q.client.EnqueueContext(ctx, t); err != nil {
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
-			// The same task (the same event, or the same members) is
-			// still queued: every member is a duplicate of a queued copy.
-			for i := range dup {
-				dup[i] = true
-			}
-			return nil
+			return true, nil
 		}
-		return fmt.Errorf("enqueue: %w", err)
+		return false, fmt.Errorf("enqueue: %w", err)
 	}
-	// The task is in Redis: only now may a marker say so. SET NX GET keeps
-	// an existing value ("processed", or an earlier copy's "queued") and
-	// returns it. Only "queued" makes this delivery a duplicate: that value
-	// is written by an ingress after the earlier copy's task was enqueued,
-	// while "processed" may be the worker's mark for this very copy, already
-	// stored (then a non-duplicate answer is true too, as it is once a
-	// single-event task has completed). The copy in the task is harmless:
-	// the worker's insert dedups it.
-	cmds := make(rueidis.Commands, 0, len(events))
-	idx := make([]int, 0, len(events))
+	return false, nil
+}
+
+// mark writes the "queued" marker of each member not already known as a
+// duplicate, once their task is in Redis, and sets dup for each member
+// whose event an earlier copy had marked.
+func (q *GroupEnqueuer) mark(ctx context.Context, members []*member, dup []bool) {
+	// SET NX GET keeps an existing value ("processed", or an earlier copy's
+	// "queued") and returns it. Only "queued" makes this delivery a
+	// duplicate: that value is written by an ingress after the other
+	// copy's task was enqueued, while "processed" may be the worker's mark
+	// for this very copy, already stored (then a non-duplicate answer is
+	// true too, as it is once a single-event task has completed). The copy
+	// in the task is harmless: the worker's insert dedups it.
+	cmds := make(rueidis.Commands, 0, len(members))
+	idx := make([]int, 0, len(members))
 	for i, m := range members {
 		if dup[i] {
 			continue
@@ -244,36 +267,31 @@ func (q *GroupEnqueuer) enqueue(ctx context.Context, events []job.Event, members
 			dup[idx[j]] = true
 		}
 	}
-	return nil
 }
 
-// dispatchLocked hands the oldest waiting group to its first live member,
-// if a slot is free. q.mu is held.
+// dispatchLocked hands the waiting group to its first live member if a
+// slot is free. q.mu is held.
 func (q *GroupEnqueuer) dispatchLocked() {
-	for q.inflight < q.o.Inflight {
-		var g *group
-		switch {
-		case len(q.ready) > 0:
-			g = q.ready[0]
-			q.ready[0] = nil
-			q.ready = q.ready[1:]
-		case q.open != nil:
-			g, q.open = q.open, nil
-		default:
-			return
-		}
-		live := g.members[:0]
-		for _, m := range g.members {
-			if !m.gone {
-				live = append(live, m)
-			}
-		}
-		g.members = live
-		if len(live) == 0 {
-			continue
-		}
-		g.taken = true
-		q.inflight++
-		live[0].res <- result{lead: g}
+	if q.inflight < q.o.Inflight && q.open != nil {
+		q.takeLocked(q.open)
 	}
+}
+
+// takeLocked hands g, the open group, to its first live member to send,
+// whatever the slots (a full group waits for nothing). q.mu is held.
+func (q *GroupEnqueuer) takeLocked(g *group) {
+	q.open = nil
+	live := g.members[:0]
+	for _, m := range g.members {
+		if !m.gone {
+			live = append(live, m)
+		}
+	}
+	g.members = live
+	if len(live) == 0 {
+		return
+	}
+	g.taken = true
+	q.inflight++
+	live[0].res <- result{lead: g}
 }
