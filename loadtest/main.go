@@ -182,6 +182,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		mon.drained()
 		ok = ok && aok
 	}
 	mon.report(out, res.Accepted)

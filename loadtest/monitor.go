@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -36,7 +37,10 @@ type monitor struct {
 	peakRSS  map[string]float64
 	cpu0     map[string]float64
 	cpu1     map[string]float64
+	cpu2     map[string]float64 // once the queue drained (after the audit)
+	drainEnd time.Time
 	e2e0     map[float64]float64
+	task0    [2]float64 // webhook_task_events count and sum at the start
 	loadDone bool
 }
 
@@ -50,6 +54,7 @@ func startMonitor(ctx context.Context, cfg config) *monitor {
 	}
 	m.cpu0 = m.cpuNow()
 	m.e2e0 = m.e2eBuckets()
+	m.task0 = m.taskEvents()
 	ctx, m.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(m.done)
@@ -107,7 +112,82 @@ func (m *monitor) cpuNow() map[string]float64 {
 	if s, err := machineCPU(); err == nil {
 		cpu["machine"] = s
 	}
+	if s, err := postgresCPU(m.cfg.databaseURL); err == nil {
+		cpu["postgres"] = s
+	}
 	return cpu
+}
+
+// drained marks the moment the queue had nothing left to process: the CPU
+// from the start to here is the whole cost of the run's events, including
+// a backlog the worker cleared after the load stopped.
+func (m *monitor) drained() {
+	m.drainEnd = time.Now()
+	m.cpu2 = m.cpuNow()
+}
+
+// postgresCPU is the CPU seconds of the PostgreSQL server behind url when it
+// runs on this machine: its postmaster (with its exited children) and every
+// live child process (backends, WAL writer, checkpointer...).
+func postgresCPU(url string) (float64, error) {
+	if url == "" {
+		return 0, fmt.Errorf("no database URL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var backend int
+	if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&backend); err != nil {
+		return 0, err
+	}
+	st, err := procStat(backend)
+	if err != nil {
+		return 0, err // not on this machine
+	}
+	postmaster := int(st[1])
+	pm, err := procStat(postmaster)
+	if err != nil {
+		return 0, err
+	}
+	total := pm[11] + pm[12] + pm[13] + pm[14]
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if c, err := procStat(pid); err == nil && int(c[1]) == postmaster {
+			total += c[11] + c[12]
+		}
+	}
+	return total / 100, nil // USER_HZ
+}
+
+// procStat returns the numeric fields of /proc/pid/stat after the command
+// name: [0] state (0), [1] ppid, ..., [11] utime, [12] stime, [13] cutime,
+// [14] cstime (clock ticks).
+func procStat(pid int) ([]float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	out := make([]float64, 15)
+	for j := 1; j < 15; j++ {
+		out[j], _ = strconv.ParseFloat(f[j], 64)
+	}
+	return out, nil
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
@@ -147,6 +227,25 @@ func (m *monitor) report(out io.Writer, events int) {
 		}
 		fmt.Fprintf(out, "  cpu %-8s %7.1f s = %.2f cores%s\n", k, d, d/window, per)
 	}
+	if m.cpu2 != nil && events > 0 {
+		// What the events cost the servers in all, backlog included: the
+		// figure to compare between runs (the load window alone leaves out
+		// whatever the worker did after the load stopped).
+		whole := m.drainEnd.Sub(m.start).Seconds()
+		fmt.Fprintf(out, "  until drained (%.1f s, load + drain), µs/event:", whole)
+		server := 0.0
+		for _, k := range []string{"ingress", "worker", "redis", "postgres"} {
+			a, ok0 := m.cpu0[k]
+			b, ok2 := m.cpu2[k]
+			if !ok0 || !ok2 {
+				continue
+			}
+			per := 1e6 * (b - a) / float64(events)
+			server += per
+			fmt.Fprintf(out, " %s %.1f,", k, per)
+		}
+		fmt.Fprintf(out, " server %.1f\n", server)
+	}
 	for _, name := range m.targets {
 		fmt.Fprintf(out, "  peak RSS %-8s %.1f MiB\n", name, m.peakRSS[name]/(1<<20))
 	}
@@ -159,7 +258,24 @@ func (m *monitor) report(out io.Writer, events int) {
 			fmt.Fprintf(out, "  accept→commit (worker histogram, this run) p50≈%s p95≈%s p99≈%s n=%.0f\n",
 				secs(quantile(d, 0.5)), secs(quantile(d, 0.95)), secs(quantile(d, 0.99)), d[math.Inf(1)])
 		}
+		if t1 := m.taskEvents(); t1[0] > m.task0[0] {
+			tasks := t1[0] - m.task0[0]
+			fmt.Fprintf(out, "  events per task (worker) %.1f over %.0f tasks\n", (t1[1]-m.task0[1])/tasks, tasks)
+		}
 	}
+}
+
+// taskEvents is the worker's count of tasks processed and the events they
+// carried (webhook_task_events), zeros when it cannot be read.
+func (m *monitor) taskEvents() [2]float64 {
+	if m.cfg.workerMetrics == "" {
+		return [2]float64{}
+	}
+	v, err := scrape(m.cfg.workerMetrics)
+	if err != nil {
+		return [2]float64{}
+	}
+	return [2]float64{v.sum("webhook_task_events_count", nil), v.sum("webhook_task_events_sum", nil)}
 }
 
 func secs(s float64) string {

@@ -422,37 +422,81 @@ func TestDuplicateStorm(t *testing.T) {
 
 // --- helpers that read the queue ----------------------------------------------
 
-// eventIDOf reads the first event id of a task payload: the binary format
-// (version byte 1, event count, then provider and event id, each
-// uvarint-length-prefixed) or a legacy JSON task.
-func eventIDOf(payload []byte) string {
-	if len(payload) > 0 && payload[0] == 1 {
-		b := payload[1:]
-		field := func() string {
-			n, k := binary.Uvarint(b)
-			if k <= 0 || uint64(len(b)-k) < n {
-				b = nil
-				return ""
-			}
-			v := string(b[k : k+int(n)])
-			b = b[k+int(n):]
-			return v
-		}
-		if _, k := binary.Uvarint(b); k > 0 {
-			b = b[k:]
-			field() // provider
-			return field()
-		}
-		return ""
-	}
-	var p struct {
-		EventID string `json:"eventId"`
-	}
-	_ = json.Unmarshal(payload, &p)
-	return p.EventID
+type taskView struct {
+	ID, EventID, LastErr string
+	Retried, MaxRetry    int
 }
 
-// ActiveEventIDs lists the event ids of the tasks in the active state.
+// eventIDsOf lists the events a task carries (one, or a group: the
+// ingress groups webhooks that arrive together). The suite imports nothing
+// from services/, so it reads the job contract's binary format itself: a
+// version byte (1), the event count, then per event provider, event id,
+// event type (uvarint-length strings), received-at (varint), content type,
+// body, and a count of header pairs. Tasks of earlier releases are JSON.
+func eventIDsOf(payload []byte) []string {
+	if len(payload) > 0 && payload[0] == '{' {
+		var p struct {
+			EventID string `json:"eventId"`
+		}
+		_ = json.Unmarshal(payload, &p)
+		return []string{p.EventID}
+	}
+	if len(payload) == 0 || payload[0] != 1 {
+		return nil
+	}
+	b := payload[1:]
+	bad := false
+	uv := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	str := func() string {
+		n := uv()
+		if bad || n > uint64(len(b)) {
+			bad = true
+			return ""
+		}
+		s := string(b[:n])
+		b = b[n:]
+		return s
+	}
+	count := uv()
+	var ids []string
+	for i := uint64(0); i < count && !bad; i++ {
+		str() // provider
+		ids = append(ids, str())
+		str() // event type
+		if _, n := binary.Varint(b); n > 0 {
+			b = b[n:]
+		} else {
+			bad = true
+		}
+		str() // content type
+		str() // body
+		for h := uv(); h > 0 && !bad; h-- {
+			str()
+			str()
+		}
+	}
+	if bad {
+		return nil
+	}
+	return ids
+}
+
+func eventIDOf(payload []byte) string {
+	if ids := eventIDsOf(payload); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
+// ActiveEventIDs lists the event ids held by the tasks in the active state.
 func (s *Stack) ActiveEventIDs() []string {
 	s.t.Helper()
 	in := s.inspector()
@@ -464,7 +508,27 @@ func (s *Stack) ActiveEventIDs() []string {
 			s.t.Fatalf("list active tasks: %v", err)
 		}
 		for _, ti := range ts {
-			ids = append(ids, eventIDOf(ti.Payload))
+			ids = append(ids, eventIDsOf(ti.Payload)...)
+		}
+		if len(ts) < pageSize {
+			return ids
+		}
+	}
+}
+
+// PendingEventIDs lists the event ids held by the pending tasks.
+func (s *Stack) PendingEventIDs() []string {
+	s.t.Helper()
+	in := s.inspector()
+	defer in.Close()
+	var ids []string
+	for page := 1; ; page++ {
+		ts, err := in.ListPendingTasks(queueName, asynqPage(page)...)
+		if err != nil {
+			s.t.Fatalf("list pending tasks: %v", err)
+		}
+		for _, ti := range ts {
+			ids = append(ids, eventIDsOf(ti.Payload)...)
 		}
 		if len(ts) < pageSize {
 			return ids

@@ -14,7 +14,8 @@ import (
 // Config is every setting of the ingress; the README documents each one.
 type Config struct {
 	config.Common
-	Redis config.Redis
+	Redis    config.Redis
+	Grouping Grouping
 	// Shed: load shedding before Redis is full (SHED_*).
 	Shed shedding.Config
 
@@ -72,6 +73,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Redis.Validate(); err != nil {
+		return err
+	}
+	if err := c.Grouping.Validate(); err != nil {
 		return err
 	}
 	if err := c.Shed.Validate(); err != nil {

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
@@ -56,12 +55,12 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	if _, err := queue.CheckAtStart(ctx, rdb, cfg.Redis.Check, log); err != nil {
 		return err
 	}
-	// asynq archives a task whose retry count has reached its limit before
-	// asking IsFailure, so a limit of 0 would archive at the first outage
-	// error; the worker counts no error, so any limit >= 1 is never reached.
-	enq := queue.NewEnqueuer(rdb, asynq.MaxRetry(max(1, cfg.JobMaxRetry)))
-
 	reg := ops.NewRegistry()
+	enq, closeEnq, err := newEnqueuer(cfg, rdb, reg)
+	if err != nil {
+		return err
+	}
+	defer closeEnq()
 	// Load shedding (and the queue's series, so the queue alerts need no
 	// worker): sampled in the background, read per request.
 	shedder := shedding.New(cfg.Shed, rdb, reg, log)
@@ -116,7 +115,7 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	time.Sleep(cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout-cfg.DrainDelay)
 	defer cancel()
-	err := errors.Join(public.Shutdown(sctx), opsSrv.Shutdown(sctx))
+	err = errors.Join(public.Shutdown(sctx), opsSrv.Shutdown(sctx))
 	log.Info("ingress stopped", "err", err)
 	return err
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -33,8 +31,4 @@ func asynqLevel(l slog.Level) asynq.LogLevel {
 	default:
 		return asynq.ErrorLevel
 	}
-}
-
-func netDialer(timeout time.Duration) net.Dialer {
-	return net.Dialer{Timeout: timeout, KeepAlive: time.Minute}
 }

@@ -48,6 +48,7 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 	if err != nil {
 		return h.deadLetterTask(ctx, t.Payload(), "undecodable", err.Error())
 	}
+	h.metrics.taskEvents.Observe(float64(len(p.Events)))
 	ids := make([]string, len(p.Events))
 	for i, e := range p.Events {
 		ids[i] = job.ID(e.Provider, e.EventID)

@@ -136,7 +136,6 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	// Several asynq servers share the work (WORKER_DEQUEUERS): each fetches
 	// its tasks one round trip at a time.
 	asynqCfg := asynq.Config{
-		Concurrency:       max(1, cfg.Concurrency/cfg.Dequeuers),
 		Queues:            map[string]int{job.Queue: 1},
 		TaskCheckInterval: cfg.TaskCheckInterval,
 		// Due retries, and the tasks of a killed worker once asynq recovered
@@ -154,8 +153,10 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	mux := asynq.NewServeMux()
 	mux.Handle(job.TypeIngest, h)
 	srv := make(servers, cfg.Dequeuers)
-	for i := range srv {
-		srv[i] = asynq.NewServerFromRedisClient(rdb, asynqCfg)
+	for i, n := range shares(cfg.Concurrency, cfg.Dequeuers) {
+		c := asynqCfg
+		c.Concurrency = n
+		srv[i] = asynq.NewServerFromRedisClient(rdb, c)
 		if err := srv[i].Start(mux); err != nil {
 			srv[:i].Shutdown()
 			return fmt.Errorf("start asynq server: %w", err)
@@ -217,6 +218,20 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	err = errors.Join(err, opsSrv.Shutdown(sctx), api.Shutdown(sctx))
 	log.Info("worker stopped", "err", err)
 	return err
+}
+
+// shares splits total tasks in flight between n servers, the remainder one
+// each to the first, so they add up to total (10 between 4: 3, 3, 2, 2).
+// Validate keeps n between 1 and total.
+func shares(total, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = total / n
+		if i < total%n {
+			out[i]++
+		}
+	}
+	return out
 }
 
 // servers are the asynq servers of this process, stopped together.

@@ -18,6 +18,7 @@ type metrics struct {
 	insertDuration prometheus.Histogram
 	batchSize      prometheus.Histogram
 	endToEnd       prometheus.Histogram
+	taskEvents     prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,7 +50,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "webhook_end_to_end_seconds", Help: "From the ingress accepting an event to its row committing.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
+		taskEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "webhook_task_events", Help: "Events per task taken off the queue (the ingress groups webhooks that arrive together).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
 	}
+	reg.MustRegister(m.taskEvents)
 	reg.MustRegister(m.processed, m.failed, m.deadLetters, m.persisted, m.duplicates, m.insertDuration, m.batchSize, m.endToEnd)
 	return m
 }
@@ -65,7 +71,7 @@ type queueCollector struct {
 func newQueueCollector(in *asynq.Inspector) *queueCollector {
 	return &queueCollector{
 		inspector: in,
-		backlog: prometheus.NewDesc("webhook_queue_backlog", "Tasks in the webhooks queue by state.",
+		backlog: prometheus.NewDesc("webhook_queue_backlog", "Tasks in the webhooks queue by state; a task holds one or more events (webhook_task_events).",
 			[]string{"state"}, nil),
 		oldest: prometheus.NewDesc("webhook_queue_oldest_pending_seconds", "Age of the oldest pending task.", nil, nil),
 	}

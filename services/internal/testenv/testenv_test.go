@@ -5,8 +5,8 @@ import "testing"
 func TestWithDatabaseKeepsCredentials(t *testing.T) {
 	for base, want := range map[string]string{
 		"postgres://app:s3cret@127.0.0.1:5432/postgres?sslmode=disable": "postgres://app:s3cret@127.0.0.1:5432/test_1?sslmode=disable",
-		"postgres://postgres@localhost/x":                                "postgres://postgres@localhost/test_1",
-		"host=127.0.0.1 user=app password=p dbname=postgres":             "host=127.0.0.1 user=app password=p dbname=postgres dbname=test_1",
+		"postgres://postgres@localhost/x":                               "postgres://postgres@localhost/test_1",
+		"host=127.0.0.1 user=app password=p dbname=postgres":            "host=127.0.0.1 user=app password=p dbname=postgres dbname=test_1",
 	} {
 		if got := withDatabase(base, "test_1"); got != want {
 			t.Errorf("withDatabase(%q) = %q, want %q", base, got, want)
