@@ -35,7 +35,7 @@ const (
 )
 
 // errUnsupportedMediaType is returned by the handler for a non-JSON body.
-var errUnsupportedMediaType = errors.New("the body must be JSON: send Content-Type: application/json")
+var errUnsupportedMediaType = errors.New("this provider does not accept this Content-Type (JSON unless its profile lists others: send Content-Type: application/json)")
 
 // writeError is the one place an error becomes an HTTP response.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -63,8 +63,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &tooLarge):
 		p = problem{Type: typeTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: "the body exceeds the limit of " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"}
-	case errors.Is(err, errUnsupportedMediaType):
-		p = problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()}
+	case errors.Is(err, errUnsupportedMediaType), errors.Is(err, ingest.ErrUnsupportedMediaType):
+		p = problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: errUnsupportedMediaType.Error()}
 	case errors.Is(err, ingest.ErrUnavailable):
 		p = problem{Type: typeUnavailable, Title: "Queue unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "the event was not accepted; retry later"}

@@ -18,6 +18,7 @@ func (s *server) routes() http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/{provider}", webhook.ThenFunc(s.handleWebhook))
+	mux.Handle("GET /webhooks/{provider}", webhook.ThenFunc(s.handleVerification))
 	mux.Handle("/webhooks/{provider}", webhook.ThenFunc(s.methodNotAllowed))
 	mux.HandleFunc("GET /health", s.handleHealth)
 	mux.Handle("/", webhook.ThenFunc(s.notFound))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -31,6 +32,7 @@ type server struct {
 	enqueueTimeout time.Duration
 	retryAfter     string // seconds, as sent in Retry-After
 	draining       *atomic.Bool
+	labels         func(provider string) string // metric label; nil: "other"
 
 	// the edge (edge.go)
 	limiter     *ratelimit.Limiter
@@ -65,9 +67,31 @@ func hstsValue(maxAge time.Duration) []string {
 	return []string{"max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10) + "; includeSubDomains"}
 }
 
+// mediaTyper is implemented by an acceptor that knows which Content-Types
+// each provider takes (ingest.Service); others take JSON only.
+type mediaTyper interface {
+	AcceptsMediaType(provider, contentType string) bool
+}
+
+// acceptsMediaType decides 415 before any body is read.
+func (s *server) acceptsMediaType(provider, contentType string) bool {
+	if m, ok := s.ingest.(mediaTyper); ok {
+		return m.AcceptsMediaType(provider, contentType)
+	}
+	return isJSON(contentType)
+}
+
+// label is the provider's metric label (bounded: see provider.Registry.Label).
+func (s *server) label(provider string) string {
+	if s.labels == nil {
+		return "other"
+	}
+	return s.labels(provider)
+}
+
 // handleWebhook is POST /webhooks/{provider}.
 func (s *server) handleWebhook(w http.ResponseWriter, r *http.Request) {
-	if !isJSON(r.Header.Get("Content-Type")) {
+	if !s.acceptsMediaType(r.PathValue("provider"), r.Header.Get("Content-Type")) {
 		s.writeError(w, r, errUnsupportedMediaType)
 		return
 	}
@@ -86,12 +110,47 @@ func (s *server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if res.Handshake != nil {
+		writeResponse(w, res.Handshake)
+		return
+	}
 	if res.Duplicate {
 		s.metrics.duplicates.WithLabelValues("queued").Inc()
 	} else {
-		s.metrics.accepted.WithLabelValues(provider).Inc()
+		s.metrics.accepted.WithLabelValues(s.label(provider)).Inc()
 	}
 	writeAccepted(w, res)
+}
+
+// verifier is implemented by an acceptor that answers GET verification
+// requests (Meta's hub.challenge).
+type verifier interface {
+	HasVerification(provider string) bool
+	Verification(provider string, q url.Values) (*ingest.Response, error)
+}
+
+// handleVerification is GET /webhooks/{provider}: a verification request
+// for providers whose profile has one, else 405 as for any other method.
+func (s *server) handleVerification(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.ingest.(verifier)
+	provider := r.PathValue("provider")
+	if !ok || !v.HasVerification(provider) {
+		s.methodNotAllowed(w, r)
+		return
+	}
+	resp, err := v.Verification(provider, r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeResponse(w, resp)
+}
+
+// writeResponse sends a handshake answer.
+func writeResponse(w http.ResponseWriter, resp *ingest.Response) {
+	w.Header().Set("Content-Type", resp.ContentType)
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
 }
 
 // readBody reads the whole body, at most maxBody bytes.
