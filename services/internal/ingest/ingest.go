@@ -102,6 +102,12 @@ func WithProviders(r *provider.Registry) Option {
 	}
 }
 
+// WithClock sets the clock signatures' timestamps are checked against
+// (tests replaying providers' published vectors).
+func WithClock(now func() time.Time) Option {
+	return func(s *Service) { s.now = now }
+}
+
 // NewService returns a Service queueing on q.
 func NewService(q Enqueuer, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{queue: q, log: log, now: time.Now, providers: &provider.Registry{}}

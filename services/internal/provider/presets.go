@@ -2,6 +2,7 @@ package provider
 
 import (
 	"slices"
+	"time"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/signature"
 )
@@ -33,6 +34,11 @@ var templates = map[string]signature.Template{
 	// Square: x-square-hmacsha256-signature: base64(HMAC-SHA256(key, "{url}{body}")).
 	"square": {Algorithm: "sha256", Header: "X-Square-Hmacsha256-Signature", Encoding: signature.EncodingBase64,
 		Parts: []signature.Part{{Kind: signature.PartURL}, {Kind: signature.PartBody}}},
+	// Linear: Linear-Signature: hex(HMAC-SHA256(secret, body)); the body's
+	// webhookTimestamp (ms) must be within a minute, as Linear's SDK checks.
+	"linear": {Algorithm: "sha256", Header: "Linear-Signature", Encoding: signature.EncodingHex,
+		BodyTimestamp: "webhookTimestamp", Tolerance: time.Minute,
+		Parts: []signature.Part{{Kind: signature.PartBody}}},
 	// Twilio: X-Twilio-Signature: base64(HMAC-SHA1(auth token, "{url}{sorted form name+value}")).
 	"twilio": {Algorithm: "sha1", Header: "X-Twilio-Signature", Encoding: signature.EncodingBase64,
 		Parts: []signature.Part{{Kind: signature.PartURL}, {Kind: signature.PartFormParams}}},
@@ -53,7 +59,7 @@ var Presets = map[string]Preset{
 	"shopify": {map[string]string{keyScheme: "hmac-sha256", keyHeader: "X-Shopify-Hmac-Sha256", keyEncoding: "base64",
 		keyEventID: "digest", keyEventType: "header:X-Shopify-Topic",
 		keyKeepHeaders: "X-Shopify-Topic,X-Shopify-Webhook-Id,X-Shopify-Event-Id,X-Shopify-Shop-Domain,X-Shopify-Api-Version,X-Shopify-Triggered-At,X-Shopify-Hmac-Sha256"}},
-	"linear": {map[string]string{keyScheme: "hmac-sha256", keyHeader: "Linear-Signature", keyEncoding: "hex",
+	"linear": {map[string]string{keyScheme: "linear",
 		keyEventID: "digest", keyEventType: "header:Linear-Event", keyKeepHeaders: "Linear-Delivery,Linear-Event,Linear-Signature"}},
 	"slack": {map[string]string{keyScheme: "slack", keyEventID: "field:event_id,field:trigger_id,digest",
 		keyEventType: "field:event.type,field:command,field:type", keyContentTypes: "json,form", keyHandshake: HandshakeSlack,

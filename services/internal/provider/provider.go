@@ -15,7 +15,7 @@
 //	                            Presets); explicit keys below override it
 //	PROVIDER_<NAME>_SCHEME      none | stripe | github | standard | hmac-sha256 |
 //	                            hmac-sha1 | hmac-sha512 | slack | zoom | paddle |
-//	                            hubspot-v3 | square | twilio | token | basic |
+//	                            hubspot-v3 | square | twilio | linear | token | basic |
 //	                            discord | sendgrid
 //	PROVIDER_<NAME>_SECRETS     comma-separated secrets (several = rotation);
 //	                            public keys for discord/sendgrid (and whpk_ keys
@@ -456,6 +456,7 @@ var schemeKeys = map[string][]string{
 	"slack":                  {keyTolerance},
 	"zoom":                   {keyTolerance},
 	"paddle":                 {keyTolerance},
+	"linear":                 {keyTolerance},
 	"hubspot-v3":             {keyTolerance, keyURL},
 	"square":                 {keyURL},
 	"twilio":                 {keyURL},
@@ -608,9 +609,12 @@ func build(name string, explicit map[string]string) (*Profile, error) {
 				Parts: []signature.Part{{Kind: signature.PartBody}},
 			})
 		}
-	case "slack", "zoom", "paddle", "hubspot-v3", "square", "twilio":
+	case "slack", "zoom", "paddle", "hubspot-v3", "square", "twilio", "linear":
 		t := templates[scheme]
-		t.Tolerance, t.URL = tolerance, endpoint
+		if _, set := s[keyTolerance]; set || t.Tolerance == 0 {
+			t.Tolerance = tolerance
+		}
+		t.URL = endpoint
 		p.Verifier, err = signature.NewTemplate(raw, t)
 		if scheme == "zoom" {
 			p.HandshakeKey = raw[0]

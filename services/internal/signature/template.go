@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"hash"
 	"net/http"
@@ -64,6 +65,10 @@ type Template struct {
 	// seconds, or milliseconds with TimestampMillis).
 	TimestampHeader string
 	TimestampMillis bool
+	// BodyTimestamp, when set, is a top-level JSON number of the signed body
+	// holding the send time in milliseconds (Linear's webhookTimestamp); it
+	// must be within Tolerance.
+	BodyTimestamp string
 	// ListSep, when set, makes Header a list such as Paddle's
 	// `ts=1671552777;h1=abc…`: items separated by ListSep, the timestamp
 	// under TimestampKey and one or more MACs under SignatureKey.
@@ -139,7 +144,7 @@ func (v *TemplateVerifier) Headers() []string {
 }
 
 func (v *TemplateVerifier) timestamped() bool {
-	if v.t.TimestampHeader != "" || v.t.TimestampKey != "" {
+	if v.t.TimestampHeader != "" || v.t.TimestampKey != "" || v.t.BodyTimestamp != "" {
 		return true
 	}
 	return slices.ContainsFunc(v.t.Parts, func(p Part) bool { return p.Kind == PartTimestamp })
@@ -194,13 +199,27 @@ func (v *TemplateVerifier) Verify(h http.Header, body []byte, now time.Time) err
 			return err
 		}
 	}
-	if v.timestamped() {
-		ts, ok := parseUnix(tsRaw)
-		if !ok {
+	if v.t.BodyTimestamp != "" {
+		var doc map[string]json.RawMessage
+		if json.Unmarshal(body, &doc) != nil {
 			return ErrInvalid
 		}
-		if v.t.TimestampMillis {
-			ts /= 1000
+		raw, ok := doc[v.t.BodyTimestamp]
+		if !ok {
+			return ErrMissing
+		}
+		tsRaw = string(raw)
+	}
+	if v.timestamped() {
+		var ts int64
+		var ok bool
+		if v.t.TimestampMillis || v.t.BodyTimestamp != "" {
+			ts, ok = parseMillis(tsRaw)
+		} else {
+			ts, ok = parseUnix(tsRaw)
+		}
+		if !ok {
+			return ErrInvalid
 		}
 		if !withinTolerance(ts, now, v.t.Tolerance) {
 			return ErrExpired
@@ -275,4 +294,21 @@ func writeFormParams(w hash.Hash, form url.Values) {
 			w.Write([]byte(val))
 		}
 	}
+}
+
+// parseMillis parses a Unix time in milliseconds (at most 15 digits) into
+// seconds.
+func parseMillis(s string) (int64, bool) {
+	if len(s) > 15 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n / 1000, len(s) > 0
 }
