@@ -63,7 +63,6 @@ type presetCase struct {
 	wantKept    []string // headers that must be stored
 	timestamped bool
 	keys        bool
-	signSecret  func(secret string) string // what the library is given (default: the secret)
 }
 
 func digest(body string) string {
