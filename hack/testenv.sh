@@ -2,7 +2,8 @@
 # Test services on their own ports, never the user's data:
 #   hack/testenv.sh up    start Redis on 127.0.0.1:56379 and PostgreSQL on
 #                         127.0.0.1:55432 (data in .data/test/<ports>/) unless they
-#                         already answer; print the variables the tests read
+#                         already answer; install node/npm when missing (the
+#                         provider tests need them); print the variables the tests read
 #   hack/testenv.sh down  stop what `up` started
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ case ${1:-} in
     port_open 127.0.0.1 "$REDIS_PORT" || start_redis "$REDIS_PORT" "$DIR/redis"
     # Tests recreate their databases, so durability buys nothing here.
     port_open 127.0.0.1 "$PG_PORT" || PG_FSYNC=off start_postgres "$PG_PORT" "$DIR/postgres"
+    # The provider-preset tests sign with the providers' own npm libraries
+    # (services/internal/testenv/providerlib); they install them with npm ci.
+    command -v npm >/dev/null || apt_install nodejs npm
     echo "export TEST_REDIS_ADDR=127.0.0.1:$REDIS_PORT"
     echo "export TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
     ;;

@@ -35,6 +35,8 @@ func TestChartLint(t *testing.T) {
 			args := []string{"lint", "--strict", chartDir(t), "--kube-version", kubeVersion}
 			if f := cases[name]; f != "" {
 				args = append(args, "-f", f)
+			} else {
+				args = append(args, defaultsSet...)
 			}
 			if out, err := runHelm(t, args...); err != nil {
 				t.Fatalf("%v\n%s", err, out)
@@ -204,6 +206,7 @@ func TestChartRejects(t *testing.T) {
 		"invalid pdb percentage": {[]string{"--set", "worker.pdb.maxUnavailable=half"}, "maxUnavailable"},
 		"bad log level":          {[]string{"--set", "config.logLevel=loud"}, "logLevel"},
 		"no database url":        {[]string{"--set", "secrets.databaseURL="}, "databaseURL"},
+		"unsigned from anyone":   {[]string{"--set", "config.acceptUnsignedFromAnyone=false"}, "acceptUnsignedFromAnyone"},
 	}
 	for _, name := range sortedKeys(cases) {
 		c := cases[name]

@@ -53,6 +53,7 @@ func edgeEnv() []string {
 		"PROVIDER_SHOP_SECRETS=" + shopSecret,
 		"PROVIDER_SHOP_HEADER=X-Shop-Signature",
 		"PROVIDER_SHOP_ENCODING=base64",
+		"PROVIDER_PLAIN_SCHEME=none",
 	}
 }
 
@@ -168,15 +169,11 @@ func TestProviderSignaturesAndNativePayloads(t *testing.T) {
 		{"stripe future", "stripe", stripeHeader(stripeSecret, tooNew, stripeBody), stripeBody, 401, "signature expired", ""},
 		{"stripe signed but no id", "stripe", stripeHeader(stripeSecret, now, `{"object":"event"}`), `{"object":"event"}`, 400, "", ""},
 		{"stripe id not a string", "stripe", stripeHeader(stripeSecret, now, `{"id":42}`), `{"id":42}`, 400, "", ""},
-		// GitHub: its payload, id from X-GitHub-Delivery.
-		{"github valid", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}, "X-Github-Delivery": {"72d3162e-cc78-11e3-81ab-4c9367dc0958"}}, ghBody, 202, "", "72d3162e-cc78-11e3-81ab-4c9367dc0958"},
+		// GitHub: its payload; GitHub signs only the body, so the id is a
+		// digest of it (X-GitHub-Delivery is not authenticated).
+		{"github valid", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}, "X-Github-Delivery": {"72d3162e-cc78-11e3-81ab-4c9367dc0958"}}, ghBody, 202, "", bodyDigest(ghBody)},
 		{"github missing", "github", http.Header{"X-Github-Delivery": {"d-2"}}, ghBody, 401, "signature missing", ""},
 		{"github wrong secret", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC("nope", ghBody)}, "X-Github-Delivery": {"d-3"}}, ghBody, 401, "signature invalid", ""},
-		{"github no delivery header", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}}, ghBody, 400, "", ""},
-		{"github delivery id not UTF-8", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}, "X-Github-Delivery": {"d-\xff"}}, ghBody, 400, "", ""},
-		{"github delivery id too long", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}, "X-Github-Delivery": {strings.Repeat("d", 256)}}, ghBody, 400, "", ""},
-		{"github delivery id twice", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)}, "X-Github-Delivery": {"d-a", "d-b"}}, ghBody, 400, "", ""},
-		{"github payload not an object", "github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, `[1]`)}, "X-Github-Delivery": {"d-arr"}}, `[1]`, 400, "", ""},
 		// Standard Webhooks: id from webhook-id (which is signed too).
 		{"standard valid", "svix", standardHeader(standardKey, "msg_1", now, svixBody), svixBody, 202, "", "msg_1"},
 		{"standard id swapped", "svix", with(standardHeader(standardKey, "msg_1", now, svixBody), "Webhook-Id", "msg_other"), svixBody, 401, "signature invalid", ""},
@@ -234,6 +231,22 @@ func TestProviderSignaturesAndNativePayloads(t *testing.T) {
 			t.Fatalf("replayed delivery: %d %s, want 202 duplicate", w.Code, w.Body)
 		}
 	})
+	// Issue: a captured GitHub delivery re-sent with a new X-GitHub-Delivery
+	// and a forged X-GitHub-Event is still the same event.
+	t.Run("github replay with a new delivery id", func(t *testing.T) {
+		before := srv.pending()
+		h := http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, ghBody)},
+			"X-Github-Delivery": {"00000000-replayed"}, "X-Github-Event": {"forged"}}
+		w := srv.do(t, http.MethodPost, "/webhooks/github", h, ghBody)
+		if w.Code != 202 || !strings.Contains(w.Body.String(), `"duplicate":true`) || srv.pending() != before {
+			t.Fatalf("replayed GitHub delivery: %d %s, pending %d→%d; want 202 duplicate, nothing queued", w.Code, w.Body, before, srv.pending())
+		}
+	})
+}
+
+func bodyDigest(body string) string {
+	sum := sha256.Sum256([]byte(body))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // GitHub's event type lives only in a header: it is stored with the event.
@@ -254,13 +267,11 @@ func TestGitHubEventHeaderKept(t *testing.T) {
 		t.Fatal(payload, err)
 	}
 	p := payload.Events[0]
-	if p.EventID != "d-ping" || p.Headers["X-Github-Event"] != "ping" || string(p.Body) != body {
+	// The delivery id is kept for tracing; the signature too, so the stored
+	// body can be re-verified (a MAC is no secret).
+	if p.EventID != bodyDigest(body) || p.EventType != "ping" || p.Headers["X-Github-Event"] != "ping" ||
+		p.Headers["X-Github-Delivery"] != "d-ping" || p.Headers["X-Hub-Signature-256"] == "" || string(p.Body) != body {
 		t.Errorf("payload %+v", p)
-	}
-	for k := range p.Headers {
-		if strings.Contains(strings.ToLower(k), "signature") {
-			t.Errorf("signature header %s stored", k)
-		}
 	}
 }
 
@@ -456,7 +467,7 @@ func health(srv edgeServer) *httptest.ResponseRecorder {
 }
 
 func TestPathTricks(t *testing.T) {
-	srv := newEdgeServer(t, []string{"PROVIDERS_ALLOWED=stripe"}, nil)
+	srv := newEdgeServer(t, []string{"PROVIDERS_ALLOWED=stripe", "PROVIDER_STRIPE_SCHEME=none"}, nil)
 	for _, c := range []struct {
 		path   string
 		status int

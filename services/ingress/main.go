@@ -74,6 +74,11 @@ func run(ctx context.Context, lookup envconfig.Lookuper) error {
 	srv := newServer(cfg, ingest.NewService(enq, log, ingest.WithProviders(providers)), newMetrics(reg), &draining, log)
 	srv.corsHeaders = providers.Headers()
 	srv.shedder = shedder
+	srv.labels = providers.Label
+	if warn := providers.Warning(); warn != "" {
+		log.Warn(warn, "providers_allowed", "", "unsigned_from_anyone", true)
+		health.Note("providers", "WARNING: "+warn)
+	}
 	public := ops.NewServer(cfg.HTTPAddr, srv.routes(), log)
 	opsSrv := ops.NewServer(cfg.OpsAddr, ops.Handler(health, reg), log)
 

@@ -26,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "webhook_accepted_total", Help: "Webhooks answered 202 with a newly queued job.",
+			Name: "webhook_accepted_total", Help: "Webhooks answered 202 with a newly queued job, by provider (a configured provider's name, else other).",
 		}, []string{"provider"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhook_duplicates_total", Help: "Duplicate deliveries detected, by where they were caught.",

@@ -39,7 +39,7 @@ const (
 )
 
 // errUnsupportedMediaType is returned by the handler for a non-JSON body.
-var errUnsupportedMediaType = errors.New("the body must be JSON: send Content-Type: application/json")
+var errUnsupportedMediaType = errors.New("this provider does not accept this Content-Type (JSON unless its profile lists others: send Content-Type: application/json)")
 
 // errUnsupportedEncoding: a Content-Encoding other than identity.
 var errUnsupportedEncoding = errors.New("the body must not be content-encoded: send it without Content-Encoding (or identity)")
@@ -70,8 +70,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &tooLarge):
 		p = problem{Type: typeTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: "the body exceeds the limit of " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"}
-	case errors.Is(err, errUnsupportedMediaType):
-		p = problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: err.Error()}
+	case errors.Is(err, errUnsupportedMediaType), errors.Is(err, ingest.ErrUnsupportedMediaType):
+		p = problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: errUnsupportedMediaType.Error()}
 	case errors.Is(err, errUnsupportedEncoding):
 		p = problem{Type: typeEncoding, Title: "Unsupported content encoding", Status: http.StatusUnsupportedMediaType, Detail: err.Error()}
 		w.Header().Set("Accept-Encoding", "identity") // RFC 9110 §15.5.16

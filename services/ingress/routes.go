@@ -22,6 +22,7 @@ func (s *server) routes() http.Handler {
 		accept = accept.Append(s.shed)
 	}
 	mux.Handle("POST /webhooks/{provider}", accept.ThenFunc(s.handleWebhook))
+	mux.Handle("GET /webhooks/{provider}", webhook.ThenFunc(s.handleVerification))
 	mux.Handle("/webhooks/{provider}", webhook.ThenFunc(s.methodNotAllowed))
 	mux.HandleFunc("GET /health", s.handleHealth)
 	mux.Handle("/", webhook.ThenFunc(s.notFound))

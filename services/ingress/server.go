@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -37,7 +38,8 @@ type server struct {
 	enqueueTimeout time.Duration
 	retryAfter     string // seconds, as sent in Retry-After
 	draining       *atomic.Bool
-	shedder        admitter // nil: never sheds
+	shedder        admitter                     // nil: never sheds
+	labels         func(provider string) string // metric label; nil: "other"
 
 	// the edge (edge.go)
 	limiter     *ratelimit.Limiter
@@ -73,6 +75,28 @@ func hstsValue(maxAge time.Duration) []string {
 	return []string{"max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10) + "; includeSubDomains"}
 }
 
+// mediaTyper is implemented by an acceptor that knows which Content-Types
+// each provider takes (ingest.Service); others take JSON only.
+type mediaTyper interface {
+	AcceptsMediaType(provider, contentType string) bool
+}
+
+// acceptsMediaType decides 415 before any body is read.
+func (s *server) acceptsMediaType(provider, contentType string) bool {
+	if m, ok := s.ingest.(mediaTyper); ok {
+		return m.AcceptsMediaType(provider, contentType)
+	}
+	return isJSON(contentType)
+}
+
+// label is the provider's metric label (bounded: see provider.Registry.Label).
+func (s *server) label(provider string) string {
+	if s.labels == nil {
+		return "other"
+	}
+	return s.labels(provider)
+}
+
 // handleWebhook is POST /webhooks/{provider}. Everything that can be
 // decided from the headers is decided before the body is read: a refused
 // request costs no body buffer.
@@ -102,22 +126,57 @@ func (s *server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if res.Handshake != nil {
+		writeResponse(w, res.Handshake)
+		return
+	}
 	if res.Duplicate {
 		s.metrics.duplicates.WithLabelValues("queued").Inc()
 	} else {
-		s.metrics.accepted.WithLabelValues(provider).Inc()
+		s.metrics.accepted.WithLabelValues(s.label(provider)).Inc()
 	}
 	writeAccepted(w, res)
 }
 
+// verifier is implemented by an acceptor that answers GET verification
+// requests (Meta's hub.challenge).
+type verifier interface {
+	HasVerification(provider string) bool
+	Verification(provider string, q url.Values) (*ingest.Response, error)
+}
+
+// handleVerification is GET /webhooks/{provider}: a verification request
+// for providers whose profile has one, else 405 as for any other method.
+func (s *server) handleVerification(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.ingest.(verifier)
+	provider := r.PathValue("provider")
+	if !ok || !v.HasVerification(provider) {
+		s.methodNotAllowed(w, r)
+		return
+	}
+	resp, err := v.Verification(provider, r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeResponse(w, resp)
+}
+
+// writeResponse sends a handshake answer.
+func writeResponse(w http.ResponseWriter, resp *ingest.Response) {
+	w.Header().Set("Content-Type", resp.ContentType)
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+}
+
 // precheck refuses what the headers alone decide: an encoding we do not
-// decode, a type that is not JSON, a provider or signature header the
+// decode, a type the provider does not take, a provider or signature header the
 // ingest service refuses without the body.
 func (s *server) precheck(provider string, r *http.Request) error {
 	if !identityEncoding(r.Header["Content-Encoding"]) {
 		return errUnsupportedEncoding
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
+	if !s.acceptsMediaType(provider, r.Header.Get("Content-Type")) {
 		return errUnsupportedMediaType
 	}
 	if p, ok := s.ingest.(prechecker); ok {

@@ -25,7 +25,10 @@ type profile struct {
 	dir string // chart directory
 	// upgradeSet changes the image tag of every Deployment to upgradeTag and
 	// every HPA's bounds to upgradeMin/upgradeMax.
-	upgradeSet             []string
+	upgradeSet []string
+	// baseSet is added to every install and upgrade (values every install
+	// must decide, such as webhook-ingestor's acceptUnsignedFromAnyone).
+	baseSet                []string
 	upgradeTag             string
 	upgradeMin, upgradeMax int32
 	// namespacedSet turns off everything that needs cluster rights.
@@ -51,6 +54,7 @@ type release struct {
 func (e *env) install(t *testing.T, p profile, prefix string, valueArgs ...string) *release {
 	t.Helper()
 	ctx := context.Background()
+	valueArgs = append(setArgs(p.baseSet), valueArgs...)
 	r := &release{e: e, p: p, name: "wi", args: valueArgs}
 	r.ns = e.newNamespace(t, prefix)
 	t.Run("kubeconform-strict", func(t *testing.T) {

@@ -37,6 +37,8 @@ func profiles(e *env) map[string]profile {
 				"ingress.autoscaling.minReplicas=3", "ingress.autoscaling.maxReplicas=7",
 				"worker.autoscaling.minReplicas=3", "worker.autoscaling.maxReplicas=7"},
 			upgradeTag: "0.1.1-upgrade", upgradeMin: 3, upgradeMax: 7,
+			// No allow-list renders only when unsigned webhooks are meant.
+			baseSet:       []string{"config.acceptUnsignedFromAnyone=true"},
 			namespacedSet: []string{},
 			crdSet:        []string{"keda.enabled=true", "serviceMonitor.enabled=true", "prometheusRule.enabled=true"},
 			crdKinds:      []string{"ScaledObject", "ServiceMonitor", "PrometheusRule"},
@@ -84,7 +86,7 @@ func runChart(t *testing.T, e *env, name string, p profile) {
 		t.Run("extras-without-crds", func(t *testing.T) {
 			requireNoCRDs(t, e)
 			ns := e.newNamespace(t, name+"-nocrd")
-			_, err := e.helmRun(context.Background(), append([]string{"install", "wi", p.dir, "-n", ns, "--wait", "--timeout", "2m"}, setArgs(p.crdSet)...)...)
+			_, err := e.helmRun(context.Background(), append(append([]string{"install", "wi", p.dir, "-n", ns, "--wait", "--timeout", "2m"}, setArgs(p.baseSet)...), setArgs(p.crdSet)...)...)
 			if err != nil {
 				t.Logf("without the CRDs the extras fail to install, as expected: %s", lastLine(err.Error()))
 			} else {
@@ -175,7 +177,7 @@ func checkNamespacedInstaller(t *testing.T, e *env, p profile) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	out, err := e.helmAs(ctx, kc, append([]string{"install", "wi", p.dir, "-n", ns, "--wait", "--timeout", "3m"}, setArgs(p.namespacedSet)...)...)
+	out, err := e.helmAs(ctx, kc, append(append([]string{"install", "wi", p.dir, "-n", ns, "--wait", "--timeout", "3m"}, setArgs(p.baseSet)...), setArgs(p.namespacedSet)...)...)
 	if err != nil {
 		t.Fatalf("helm install as the namespaced installer: %v", err)
 	}
@@ -187,7 +189,7 @@ func checkNamespacedInstaller(t *testing.T, e *env, p profile) {
 	if _, err = e.helmAs(ctx, kc, "list", "-A"); err == nil {
 		t.Error("the installer can list releases in all namespaces: the RBAC test proves nothing")
 	}
-	if _, err := e.helmAs(ctx, kc, "upgrade", "wi", p.dir, "-n", ns, "--wait", "--timeout", "3m"); err != nil {
+	if _, err := e.helmAs(ctx, kc, append([]string{"upgrade", "wi", p.dir, "-n", ns, "--wait", "--timeout", "3m"}, setArgs(p.baseSet)...)...); err != nil {
 		t.Errorf("helm upgrade as the namespaced installer: %v", err)
 	}
 	if _, err := e.helmAs(ctx, kc, "uninstall", "wi", "-n", ns, "--wait"); err != nil {

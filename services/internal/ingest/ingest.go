@@ -6,7 +6,8 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/jsonguard"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/provider"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/signature"
 )
 
 // ErrUnavailable means the job could not be queued; the sender should retry.
@@ -67,7 +69,22 @@ type Request struct {
 type Result struct {
 	JobID     string
 	Duplicate bool
+	// Handshake, when set, is the provider's verification request (Slack
+	// url_verification, Zoom endpoint.url_validation, Discord PING), checked
+	// and answered: the caller sends it as is. Nothing was queued.
+	Handshake *Response
 }
+
+// Response is a synchronous answer to a provider's handshake.
+type Response struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// ErrUnsupportedMediaType: the provider's profile does not take bodies of
+// the request's Content-Type.
+var ErrUnsupportedMediaType = errors.New("unsupported media type")
 
 // Service accepts webhooks.
 type Service struct {
@@ -91,6 +108,12 @@ func WithProviders(r *provider.Registry) Option {
 	}
 }
 
+// WithClock sets the clock signatures' timestamps are checked against
+// (tests replaying providers' published vectors).
+func WithClock(now func() time.Time) Option {
+	return func(s *Service) { s.now = now }
+}
+
 // NewService returns a Service queueing on q.
 func NewService(q Enqueuer, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{queue: q, log: log, now: time.Now, providers: &provider.Registry{}}
@@ -99,11 +122,6 @@ func NewService(q Enqueuer, log *slog.Logger, opts ...Option) *Service {
 	}
 	return s
 }
-
-// keptHeaders are the request headers stored with the event: enough to trace
-// a delivery (GitHub's event type is only in a header), never credentials or
-// signatures.
-var keptHeaders = []string{"User-Agent", "X-Request-Id", "X-Github-Event"}
 
 // Accept validates r and queues it. A nil error means Redis holds the job
 // (or already held it: Result.Duplicate). Order matters: the signature is
@@ -116,34 +134,52 @@ func (s *Service) Accept(ctx context.Context, r Request) (Result, error) {
 	if !ok {
 		return Result{}, ErrNotAllowed
 	}
+	mt := mediaType(r.Header.Get("Content-Type"))
+	if !prof.AcceptsMediaType(mt) {
+		return Result{}, ErrUnsupportedMediaType
+	}
 	if prof.Verifier != nil {
 		if err := prof.Verifier.Verify(r.Header, r.Body, s.now()); err != nil {
 			return Result{}, &SignatureError{Err: err}
 		}
 	}
-	if err := jsonguard.Check(r.Body, jsonguard.DefaultMaxDepth); err != nil {
-		var gerr *jsonguard.Error
-		if errors.As(err, &gerr) && gerr.Field != "" {
-			return Result{}, &InvalidError{Detail: "the body repeats a key", Fields: map[string]string{gerr.Field: gerr.Reason}}
+	b := body{raw: r.Body, json: job.IsJSONMediaType(mt), form: mt == provider.MediaForm}
+	switch {
+	case b.json:
+		if err := jsonguard.Check(r.Body, jsonguard.DefaultMaxDepth); err != nil {
+			var gerr *jsonguard.Error
+			if errors.As(err, &gerr) && gerr.Field != "" {
+				return Result{}, &InvalidError{Detail: "the body repeats a key", Fields: map[string]string{gerr.Field: gerr.Reason}}
+			}
+			return Result{}, &InvalidError{Detail: err.Error()}
 		}
-		return Result{}, &InvalidError{Detail: err.Error()}
+		// A number PostgreSQL's jsonb cannot hold (1e1000000) would be
+		// accepted, then refused by the insert: refuse it here, precisely.
+		if err := jsonguard.CheckNumbers(r.Body); err != nil {
+			return Result{}, &InvalidError{Detail: err.Error()}
+		}
+	case b.form:
+		if _, err := b.formValues(); err != nil {
+			return Result{}, &InvalidError{Detail: "the body is not valid application/x-www-form-urlencoded"}
+		}
 	}
-	// A number PostgreSQL's jsonb cannot hold (1e1000000) would be accepted,
-	// then refused by the insert: refuse it here, precisely.
-	if err := jsonguard.CheckNumbers(r.Body); err != nil {
-		return Result{}, &InvalidError{Detail: err.Error()}
+	if prof.Handshake != "" && b.json {
+		if resp, err := handshake(prof, &b); resp != nil || err != nil {
+			return Result{Handshake: resp}, err
+		}
 	}
-	eventID, err := eventID(prof, r)
+	eventID, err := eventID(prof, r, &b)
 	if err != nil {
 		return Result{}, err
 	}
 	e := job.Event{
 		Provider:    r.Provider,
 		EventID:     eventID,
+		EventType:   eventType(prof, r, &b),
 		ReceivedAt:  s.now().UTC(),
 		ContentType: r.Header.Get("Content-Type"),
 		Body:        r.Body,
-		Headers:     pickHeaders(r.Header),
+		Headers:     pickHeaders(prof.Keep, r.Header),
 	}
 	jobID, dup, err := s.queue.Enqueue(ctx, e)
 	if err != nil {
@@ -153,38 +189,68 @@ func (s *Service) Accept(ctx context.Context, r Request) (Result, error) {
 	return Result{JobID: jobID, Duplicate: dup}, nil
 }
 
-// eventID decodes the body as the profile says and returns the event id.
-func eventID(prof *provider.Profile, r Request) (string, error) {
-	switch prof.EventID {
-	case provider.IDBody:
-		var native struct {
-			ID *string `json:"id"`
+// eventID reads the event id from the profile's first source that has one.
+func eventID(prof *provider.Profile, r Request, b *body) (string, error) {
+	var tried []string
+	for _, src := range prof.EventID {
+		switch src.Kind {
+		case provider.FromEnvelope:
+			if !b.json {
+				return "", &InvalidError{Detail: "the body must be the JSON webhook envelope"}
+			}
+			env, err := decodeEnvelope(r.Body, r.Provider)
+			if err != nil {
+				return "", err
+			}
+			return env.EventID, nil
+		case provider.FromDigest:
+			sum := sha256.Sum256(r.Body)
+			return "sha256:" + hex.EncodeToString(sum[:]), nil
+		case provider.FromHeader:
+			v := r.Header[src.Name]
+			if src.Name == signature.StandardIDHeader && prof.Scheme == signature.SchemeStandard {
+				v = signature.StandardIDOf(r.Header) // the id the signature covered
+			}
+			if len(v) == 1 && validEventID(v[0]) {
+				return v[0], nil
+			}
+			tried = append(tried, src.Name)
+		case provider.FromField:
+			v, ok, err := b.field(src.Path, false)
+			if err != nil {
+				return "", err
+			}
+			if ok && validEventID(v) {
+				return v, nil
+			}
+			tried = append(tried, src.Name)
 		}
-		if err := json.Unmarshal(r.Body, &native); err != nil {
-			return "", nativeMalformed(err)
-		}
-		if native.ID == nil || !validEventID(*native.ID) {
-			return "", &InvalidError{Detail: "the body has no usable event id",
-				Fields: map[string]string{"id": "must be a string of 1 to 255 characters"}}
-		}
-		return *native.ID, nil
-	case provider.IDHeader:
-		var obj struct{}
-		if err := json.Unmarshal(r.Body, &obj); err != nil {
-			return "", nativeMalformed(err)
-		}
-		v := r.Header[prof.EventIDHeader]
-		if len(v) != 1 || !validEventID(v[0]) {
-			return "", &InvalidError{Detail: "the event id header is missing or invalid",
-				Fields: map[string]string{prof.EventIDHeader: "must be sent once, 1 to 255 characters"}}
-		}
-		return v[0], nil
 	}
-	env, err := decodeEnvelope(r.Body, r.Provider)
-	if err != nil {
-		return "", err
+	fields := make(map[string]string, len(tried))
+	for _, t := range tried {
+		fields[t] = "must be a string of 1 to 255 characters"
 	}
-	return env.EventID, nil
+	return "", &InvalidError{Detail: "the request has no usable event id", Fields: fields}
+}
+
+// eventType reads the event type from the first source that has one; ""
+// when none does (an event type is never a reason to refuse a delivery).
+func eventType(prof *provider.Profile, r Request, b *body) string {
+	for _, src := range prof.EventType {
+		var v string
+		switch src.Kind {
+		case provider.FromHeader:
+			if vals := r.Header[src.Name]; len(vals) == 1 {
+				v = vals[0]
+			}
+		case provider.FromField:
+			v, _, _ = b.field(src.Path, true)
+		}
+		if v != "" && validEventID(v) {
+			return v
+		}
+	}
+	return ""
 }
 
 // validEventID: 1–255 characters of valid UTF-8 (a header may carry any
@@ -194,23 +260,15 @@ func validEventID(id string) bool {
 	return n >= 1 && n <= 255 && utf8.ValidString(id)
 }
 
-// nativeMalformed is malformed for a provider's own payload: only the shape
-// of the whole body is ours to judge.
-func nativeMalformed(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) && typeErr.Field != "" {
-		return &InvalidError{Detail: "the body has no usable event id",
-			Fields: map[string]string{typeErr.Field: "must be a string of 1 to 255 characters"}}
-	}
-	return malformed(err)
-}
-
-func pickHeaders(h http.Header) map[string]string {
+// pickHeaders keeps the headers the profile lists: enough to trace and
+// re-verify a delivery (event type, delivery id, signature and timestamp),
+// never a credential (the provider package refuses those).
+func pickHeaders(keep []string, h http.Header) map[string]string {
 	var out map[string]string
-	for _, name := range keptHeaders {
+	for _, name := range keep {
 		if v := h.Get(name); v != "" {
 			if out == nil {
-				out = make(map[string]string, len(keptHeaders))
+				out = make(map[string]string, len(keep))
 			}
 			out[name] = v
 		}

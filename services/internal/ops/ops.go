@@ -3,7 +3,9 @@
 package ops
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -43,6 +45,38 @@ const readyTimeout = time.Second
 type Health struct {
 	healthcheck.Handler
 	draining atomic.Bool
+	notes    map[string]string // shown by /ready?full=1, never failing it
+}
+
+// Note adds a line to /ready?full=1 under name: something an operator must
+// see (such as a configuration that accepts unsigned webhooks) that is no
+// reason to take the process out of rotation. Call it before serving.
+func (h *Health) Note(name, text string) {
+	if h.notes == nil {
+		h.notes = map[string]string{}
+	}
+	h.notes[name] = text
+}
+
+// readyEndpoint is the healthcheck's /ready with the notes merged into the
+// full=1 report.
+func (h *Health) readyEndpoint(w http.ResponseWriter, r *http.Request) {
+	if len(h.notes) == 0 || r.URL.Query().Get("full") != "1" {
+		h.ReadyEndpoint(w, r)
+		return
+	}
+	rec := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
+	h.ReadyEndpoint(rec, r)
+	report := map[string]string{}
+	_ = json.Unmarshal(rec.body.Bytes(), &report)
+	for k, v := range h.notes {
+		report[k] = v
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(rec.code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "    ")
+	_ = enc.Encode(report)
 }
 
 // NewHealth returns a Health whose check results are also exported as
@@ -74,7 +108,7 @@ func (h *Health) Drain() { h.draining.Store(true) }
 func Handler(h *Health, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /live", h.LiveEndpoint)
-	mux.HandleFunc("GET /ready", h.ReadyEndpoint)
+	mux.HandleFunc("GET /ready", h.readyEndpoint)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return mux
 }
@@ -99,3 +133,14 @@ func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 func Listen(srv *http.Server) (net.Listener, error) {
 	return net.Listen("tcp", srv.Addr)
 }
+
+// bufferedResponse records a response in memory.
+type bufferedResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) WriteHeader(code int)        { b.code = code }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,33 +47,40 @@ func TestLoadProfiles(t *testing.T) {
 		"PROVIDER_MY_SHOP_HEADER=x-shop-hmac",
 		"PROVIDER_MY_SHOP_ENCODING=base64",
 		"PROVIDER_MY_SHOP_PREFIX=sha256=",
-		"PROVIDER_MY_SHOP_EVENT_ID=header:X-Shop-Event",
+		"PROVIDER_MY_SHOP_EVENT_ID=field:order.id,digest",
 		"PROVIDER_PLAIN_SCHEME=none",
 		"PROVIDER_PLAIN_EVENT_ID=id",
-		"PROVIDER_KUBE_SERVICE_HOST=10.0.0.1", // Kubernetes service env: ignored
+		"PROVIDER_KUBE_SERVICE_HOST=10.0.0.1",       // Kubernetes service env: ignored
+		"PROVIDER_KUBE_PORT_8080_TCP_ADDR=10.0.0.1", // likewise
+		"PROVIDERS_API_SERVICE_PORT_HTTP=8080",      // likewise
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name, scheme string
-		id           provider.IDSource
-		header       string
+		ids          string
 	}{
-		{"stripe", "stripe", provider.IDBody, ""},
-		{"github", "github", provider.IDHeader, "X-Github-Delivery"},
-		{"svix", "standard", provider.IDHeader, "Webhook-Id"},
-		{"my-shop", "hmac-sha256", provider.IDHeader, "X-Shop-Event"},
-		{"my_shop", "hmac-sha256", provider.IDHeader, "X-Shop-Event"}, // same NAME
-		{"plain", "none", provider.IDBody, ""},
-		{"other", "none", provider.IDEnvelope, ""},
+		{"stripe", "stripe", "id"},
+		{"github", "github", "digest"},
+		{"svix", "standard", "header:Webhook-Id"},
+		{"my_shop", "hmac-sha256", "order.id,digest"},
+		{"plain", "none", "id"},
+		{"other", "none", "eventId"},
 	} {
 		p, ok := r.Lookup(tc.name)
 		if !ok {
 			t.Fatalf("Lookup(%q) not ok", tc.name)
 		}
-		if p.Scheme != tc.scheme || p.EventID != tc.id || p.EventIDHeader != tc.header {
-			t.Errorf("Lookup(%q) = scheme %s id %v header %q; want %s %v %q", tc.name, p.Scheme, p.EventID, p.EventIDHeader, tc.scheme, tc.id, tc.header)
+		ids := make([]string, len(p.EventID))
+		for i, s := range p.EventID {
+			ids[i] = s.String()
+			if s.Kind == provider.FromField {
+				ids[i] = s.Name
+			}
+		}
+		if p.Scheme != tc.scheme || strings.Join(ids, ",") != tc.ids {
+			t.Errorf("Lookup(%q) = scheme %s ids %v; want %s %s", tc.name, p.Scheme, ids, tc.scheme, tc.ids)
 		}
 		if (p.Verifier == nil) != (tc.scheme == "none") {
 			t.Errorf("Lookup(%q): verifier %v for scheme %s", tc.name, p.Verifier, tc.scheme)
@@ -89,7 +97,7 @@ func TestLoadProfiles(t *testing.T) {
 	if err := p.Verifier.Verify(h, body, now); err != nil {
 		t.Errorf("github profile: %v", err)
 	}
-	p, _ = r.Lookup("my-shop")
+	p, _ = r.Lookup("my_shop")
 	if err := p.Verifier.Verify(http.Header{"X-Shop-Hmac": {"sha256=garbage"}}, body, now); !errors.Is(err, signature.ErrInvalid) {
 		t.Errorf("my-shop profile with a bad signature: %v", err)
 	}
@@ -110,7 +118,8 @@ func TestLoadProfiles(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func TestAllowList(t *testing.T) {
-	r, err := provider.Load([]string{"PROVIDERS_ALLOWED= stripe ,github,,", "PROVIDER_STRIPE_SCHEME=stripe", "PROVIDER_STRIPE_SECRETS=x"})
+	r, err := provider.Load([]string{"PROVIDERS_ALLOWED= stripe ,github,,", "PROVIDER_STRIPE_SCHEME=stripe", "PROVIDER_STRIPE_SECRETS=x",
+		"PROVIDER_GITHUB_SCHEME=none"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +149,25 @@ func TestLoadFailsClosed(t *testing.T) {
 		env     []string
 		wantVar string
 	}{
-		{"unknown scheme", []string{"PROVIDER_X_SCHEME=hmac-sha1", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_SCHEME"},
+		{"unknown scheme", []string{"PROVIDER_X_SCHEME=hmac-md5", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_SCHEME"},
+		{"unknown preset", []string{"PROVIDER_X_PRESET=stripe2", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_PRESET"},
+		{"misspelt SECRET", []string{"PROVIDER_X_SCHEME=github", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_SECRET=topsecret"}, "PROVIDER_X_SECRET"},
+		{"misspelt SCHEMA", []string{"PROVIDER_X_SCHEMA=github", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_SCHEMA"},
+		{"misspelt PROVIDERS_ALLOW", []string{"PROVIDERS_ALLOW=x", "PROVIDER_X_SCHEME=none"}, "PROVIDERS_ALLOW"},
+		{"allowed without profile", []string{"PROVIDERS_ALLOWED=x,github", "PROVIDER_X_SCHEME=none"}, "PROVIDER_GITHUB_"},
+		{"profile not allowed", []string{"PROVIDERS_ALLOWED=x", "PROVIDER_X_SCHEME=none", "PROVIDER_Y_SCHEME=none"}, "PROVIDER_Y_"},
+		{"both spellings allowed", []string{"PROVIDERS_ALLOWED=my-shop,my_shop", "PROVIDER_MY_SHOP_SCHEME=none"}, "PROVIDER_MY_SHOP_"},
+		{"unsigned id header", []string{"PROVIDER_X_SCHEME=github", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_EVENT_ID=header:X-GitHub-Delivery"}, "PROVIDER_X_EVENT_ID"},
+		{"unsigned id header on hmac", []string{"PROVIDER_X_SCHEME=hmac-sha256", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_EVENT_ID=header:X-Id"}, "PROVIDER_X_EVENT_ID"},
+		{"digest not last", []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_EVENT_ID=digest,id"}, "PROVIDER_X_EVENT_ID"},
+		{"square without URL", []string{"PROVIDER_X_PRESET=square", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_URL"},
+		{"twilio without form", []string{"PROVIDER_X_PRESET=twilio", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_URL=https://h/x", "PROVIDER_X_CONTENT_TYPES=json"}, "PROVIDER_X_CONTENT_TYPES"},
+		{"credential kept", []string{"PROVIDER_X_PRESET=gitlab", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_KEEP_HEADERS=X-Gitlab-Token"}, "PROVIDER_X_KEEP_HEADERS"},
+		{"meta without verify token", []string{"PROVIDER_X_PRESET=meta", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_VERIFY_TOKEN"},
+		{"zoom handshake without zoom", []string{"PROVIDER_X_SCHEME=hmac-sha256", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HANDSHAKE=zoom"}, "PROVIDER_X_HANDSHAKE"},
+		{"discord key not hex", []string{"PROVIDER_X_PRESET=discord", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_SECRETS"},
+		{"sendgrid key not DER", []string{"PROVIDER_X_PRESET=sendgrid", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_SECRETS"},
+		{"bad content type", []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_CONTENT_TYPES=yaml"}, "PROVIDER_X_CONTENT_TYPES"},
 		{"signing scheme without secrets", []string{"PROVIDER_X_SCHEME=github"}, "PROVIDER_X_SECRETS"},
 		{"only blank secrets", []string{"PROVIDER_X_SCHEME=stripe", "PROVIDER_X_SECRETS= , ,"}, "PROVIDER_X_SECRETS"},
 		{"secrets without scheme", []string{"PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_SCHEME"},
@@ -153,6 +180,7 @@ func TestLoadFailsClosed(t *testing.T) {
 		{"bad encoding", []string{"PROVIDER_X_SCHEME=hmac-sha256", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_ENCODING=base32"}, "PROVIDER_X_ENCODING"},
 		{"bad header", []string{"PROVIDER_X_SCHEME=hmac-sha256", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HEADER=X Sig"}, "PROVIDER_X_HEADER"},
 		{"bad event id", []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_EVENT_ID=body.id"}, "PROVIDER_X_EVENT_ID"},
+		{"bad event type", []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_EVENT_TYPE=digest"}, "PROVIDER_X_EVENT_TYPE"},
 		{"bad event id header", []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_EVENT_ID=header:"}, "PROVIDER_X_EVENT_ID"},
 		{"bad NAME", []string{"PROVIDER_x-y_SCHEME=none"}, "PROVIDER_x-y_SCHEME"},
 		{"bad allow-list", []string{"PROVIDERS_ALLOWED=Stripe"}, "PROVIDERS_ALLOWED"},
@@ -198,8 +226,120 @@ func TestValidName(t *testing.T) {
 }
 
 func TestLookupAllocs(t *testing.T) {
-	r, _ := provider.Load([]string{"PROVIDERS_ALLOWED=my-shop,other", "PROVIDER_MY_SHOP_SCHEME=github", "PROVIDER_MY_SHOP_SECRETS=x"})
+	r, _ := provider.Load([]string{"PROVIDERS_ALLOWED=my-shop,other", "PROVIDER_MY_SHOP_SCHEME=github", "PROVIDER_MY_SHOP_SECRETS=x",
+		"PROVIDER_OTHER_SCHEME=none"})
 	if n := testing.AllocsPerRun(100, func() { r.Lookup("my-shop"); r.Lookup("other") }); n != 0 {
 		t.Errorf("Lookup allocates %v times", n)
+	}
+}
+
+// Issue: "my-shop" and "my_shop" share the variables PROVIDER_MY_SHOP_*; a
+// profile answers to one spelling only, so the other is neither a second
+// dedup key nor, in open mode, an unsigned way around the signature.
+func TestOneSpellingPerProfile(t *testing.T) {
+	env := []string{"PROVIDER_MY_SHOP_SCHEME=github", "PROVIDER_MY_SHOP_SECRETS=x"}
+	open, err := provider.Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := open.Lookup("my_shop"); !ok || p.Scheme != "github" {
+		t.Errorf("open mode: my_shop = %+v, %v; want the github profile", p, ok)
+	}
+	if p, ok := open.Lookup("my-shop"); ok {
+		t.Errorf("open mode: my-shop = %+v accepted; want refused (it is the same NAME)", p)
+	}
+	listed, err := provider.Load(append([]string{"PROVIDERS_ALLOWED=my-shop"}, env...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := listed.Lookup("my-shop"); !ok || p.Scheme != "github" {
+		t.Errorf("allow-list my-shop = %+v, %v", p, ok)
+	}
+	if _, ok := listed.Lookup("my_shop"); ok {
+		t.Error("allow-list: my_shop accepted; only the listed spelling may be")
+	}
+}
+
+func TestOpenModeWarns(t *testing.T) {
+	open, err := provider.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !open.Open() || !strings.Contains(open.Warning(), "UNSIGNED") {
+		t.Errorf("open mode: Open %v, Warning %q", open.Open(), open.Warning())
+	}
+	closed, err := provider.Load([]string{"PROVIDERS_ALLOWED=demo", "PROVIDER_DEMO_SCHEME=none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closed.Open() || closed.Warning() != "" {
+		t.Errorf("allow-list: Open %v, Warning %q", closed.Open(), closed.Warning())
+	}
+	if p, ok := closed.Lookup("demo"); !ok || p.Verifier != nil {
+		t.Errorf("explicit none: %+v %v", p, ok)
+	}
+}
+
+// Metric labels: a configured provider's name, else "other", whatever the
+// path says.
+func TestLabelIsBounded(t *testing.T) {
+	open, _ := provider.Load([]string{"PROVIDER_STRIPE_SCHEME=stripe", "PROVIDER_STRIPE_SECRETS=x"})
+	listed, _ := provider.Load([]string{"PROVIDERS_ALLOWED=stripe,demo", "PROVIDER_STRIPE_SCHEME=stripe", "PROVIDER_STRIPE_SECRETS=x", "PROVIDER_DEMO_SCHEME=none"})
+	for _, tc := range []struct {
+		r          *provider.Registry
+		name, want string
+	}{
+		{open, "stripe", "stripe"}, {open, "random-1234", "other"}, {open, "STRIPE", "other"},
+		{listed, "stripe", "stripe"}, {listed, "demo", "demo"}, {listed, "random", "other"},
+	} {
+		if got := tc.r.Label(tc.name); got != tc.want {
+			t.Errorf("Label(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	seen := map[string]bool{}
+	for i := range 2000 {
+		seen[open.Label("p"+strconv.Itoa(i))] = true
+	}
+	if len(seen) != 1 {
+		t.Errorf("2000 random names gave %d labels", len(seen))
+	}
+}
+
+func TestPresetsLoad(t *testing.T) {
+	secrets := map[string]string{
+		"standard": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "svix": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"clerk": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "resend": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"discord":  "e3a1c2d4e3a1c2d4e3a1c2d4e3a1c2d4e3a1c2d4e3a1c2d4e3a1c2d4e3a1c2d4",
+		"sendgrid": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==",
+		"postmark": "user:pass",
+	}
+	for _, name := range provider.PresetNames() {
+		t.Run(name, func(t *testing.T) {
+			sec := secrets[name]
+			if sec == "" {
+				sec = "test-secret"
+			}
+			env := []string{"PROVIDER_P_PRESET=" + name, "PROVIDER_P_SECRETS=" + sec,
+				"PROVIDER_P_URL=https://hooks.example.com/webhooks/p", "PROVIDER_P_VERIFY_TOKEN=verify-token-1"}
+			var kept []string
+			for _, kv := range env {
+				k, _, _ := strings.Cut(kv, "=")
+				switch {
+				case strings.HasSuffix(k, "_URL") && !slices.Contains([]string{"square", "twilio", "hubspot"}, name):
+					continue
+				case strings.HasSuffix(k, "_VERIFY_TOKEN") && name != "meta":
+					continue
+				}
+				kept = append(kept, kv)
+			}
+			r, err := provider.Load(kept)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, ok := r.Lookup("p")
+			if !ok || p.Preset != name || p.Verifier == nil || len(p.EventID) == 0 {
+				t.Fatalf("preset %s: %+v", name, p)
+			}
+		})
 	}
 }

@@ -87,13 +87,30 @@ func FuzzVerify(f *testing.F) {
 	gh, _ := NewGitHub([][]byte{[]byte("fuzz")})
 	std, _ := NewStandard([][]byte{[]byte("fuzz")}, 0)
 	gen, _ := NewHMAC([][]byte{[]byte("fuzz")}, "X-Signature", EncodingBase64, "")
+	key := [][]byte{[]byte("fuzz")}
+	slack, _ := NewTemplate(key, Template{Algorithm: "sha256", Header: "X-Slack-Signature", Encoding: EncodingHex, Prefix: "v0=",
+		TimestampHeader: "X-Slack-Request-Timestamp", Parts: []Part{{Kind: PartText, Text: "v0:"}, {Kind: PartTimestamp}, {Kind: PartText, Text: ":"}, {Kind: PartBody}}})
+	paddle, _ := NewTemplate(key, Template{Algorithm: "sha256", Header: "Paddle-Signature", Encoding: EncodingHex, ListSep: ";", TimestampKey: "ts", SignatureKey: "h1",
+		Parts: []Part{{Kind: PartTimestamp}, {Kind: PartText, Text: ":"}, {Kind: PartBody}}})
+	hubspot, _ := NewTemplate(key, Template{Algorithm: "sha256", Header: "X-Signature", Encoding: EncodingBase64, TimestampHeader: "X-Slack-Request-Timestamp",
+		TimestampMillis: true, URL: "https://h/x", Parts: []Part{{Kind: PartMethod}, {Kind: PartURL}, {Kind: PartBody}, {Kind: PartTimestamp}}})
+	linear, _ := NewTemplate(key, Template{Algorithm: "sha256", Header: "X-Signature", Encoding: EncodingHex, BodyTimestamp: "webhookTimestamp", Parts: []Part{{Kind: PartBody}}})
+	twilio, _ := NewTemplate(key, Template{Algorithm: "sha1", Header: "X-Signature", Encoding: EncodingBase64, URL: "https://h/x",
+		Parts: []Part{{Kind: PartURL}, {Kind: PartFormParams}}})
+	token, _ := NewToken(key, "X-Signature", false)
+	basic, _ := NewToken([][]byte{[]byte("u:p")}, "", true)
+	pub := make([]byte, 32)
+	discord, _ := NewDiscord([][]byte{pub})
+	asym, _ := NewStandardKeys(key, [][]byte{pub}, 0)
 	f.Fuzz(func(t *testing.T, a, id, ts, sig string, body []byte) {
 		h := http.Header{
 			StripeHeader: {a}, GitHubHeader: {a}, "X-Signature": {sig},
 			StandardIDHeader: {id}, StandardTimestampHeader: {ts}, StandardSignatureHeader: {sig},
+			"X-Slack-Signature": {a}, "X-Slack-Request-Timestamp": {ts}, "Paddle-Signature": {a},
+			"Authorization": {a}, DiscordSignatureHeader: {sig}, DiscordTimestampHeader: {ts},
 		}
 		at := time.Unix(1614265330, 0)
-		for _, v := range []Verifier{stripe, gh, std, gen} {
+		for _, v := range []Verifier{stripe, gh, std, gen, slack, paddle, hubspot, linear, twilio, token, basic, discord, asym} {
 			err := v.Verify(h, body, at)
 			if !errors.Is(err, ErrMissing) && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrExpired) {
 				t.Fatalf("%T: %v", v, err)

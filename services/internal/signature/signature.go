@@ -207,3 +207,38 @@ func fromHex(c byte) (byte, bool) {
 	}
 	return 0, false
 }
+
+// Headers lists the request headers v reads (for CORS, and to tell a
+// request that carries no signature at all before its body is read).
+func Headers(v Verifier) []string {
+	switch v := v.(type) {
+	case *Stripe:
+		return []string{StripeHeader}
+	case *GitHub:
+		return []string{GitHubHeader}
+	case *Standard:
+		return []string{StandardIDHeader, StandardTimestampHeader, StandardSignatureHeader,
+			SvixIDHeader, SvixTimestampHeader, SvixSignatureHeader}
+	case *HMAC:
+		return []string{v.Header()}
+	case *TemplateVerifier:
+		return v.Headers()
+	case *Token:
+		return []string{v.Header()}
+	case *Discord:
+		return []string{DiscordSignatureHeader, DiscordTimestampHeader}
+	case *SendGrid:
+		return []string{SendGridSignatureHeader, SendGridTimestampHeader}
+	}
+	return nil
+}
+
+// StandardIDOf returns the id header value a Standard verifier authenticated
+// for h: webhook-id, or svix-id when no webhook-* header is present (the
+// same rule Verify applies), so the event id is always the signed one.
+func StandardIDOf(h http.Header) []string {
+	if len(h[StandardIDHeader]) == 0 && len(h[StandardTimestampHeader]) == 0 && len(h[StandardSignatureHeader]) == 0 {
+		return h[SvixIDHeader]
+	}
+	return h[StandardIDHeader]
+}

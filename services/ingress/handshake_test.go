@@ -1,0 +1,159 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
+)
+
+// Handshakes through the HTTP layer, with each provider's documented
+// request: answered synchronously after the signature check, never queued,
+// and only for providers configured with that preset.
+
+const (
+	slackSecret = "slack-signing-secret"
+	zoomSecret  = "zoom-secret-token"
+	metaToken   = "meatyhamhock"
+)
+
+func handshakeServer(t *testing.T, discordPub ed25519.PublicKey) edgeServer {
+	return newEdgeServer(t, []string{
+		"PROVIDERS_ALLOWED=slack,zoom,discord,meta,plain,form,xml",
+		"PROVIDER_SLACK_PRESET=slack", "PROVIDER_SLACK_SECRETS=" + slackSecret,
+		"PROVIDER_ZOOM_PRESET=zoom", "PROVIDER_ZOOM_SECRETS=" + zoomSecret,
+		"PROVIDER_DISCORD_PRESET=discord", "PROVIDER_DISCORD_SECRETS=" + hex.EncodeToString(discordPub),
+		"PROVIDER_META_PRESET=meta", "PROVIDER_META_SECRETS=meta-app-secret", "PROVIDER_META_VERIFY_TOKEN=" + metaToken,
+		"PROVIDER_PLAIN_SCHEME=none",
+		"PROVIDER_FORM_SCHEME=none", "PROVIDER_FORM_CONTENT_TYPES=form", "PROVIDER_FORM_EVENT_ID=field:MessageSid", "PROVIDER_FORM_EVENT_TYPE=field:SmsStatus",
+		"PROVIDER_XML_SCHEME=none", "PROVIDER_XML_CONTENT_TYPES=xml", "PROVIDER_XML_EVENT_ID=digest",
+	}, nil)
+}
+
+func v0Headers(prefix, secret, body string) http.Header {
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	sig := "v0=" + hexMAC(secret, "v0:"+ts+":"+body)
+	if prefix == "slack" {
+		return http.Header{"X-Slack-Signature": {sig}, "X-Slack-Request-Timestamp": {ts}}
+	}
+	return http.Header{"X-Zm-Signature": {sig}, "X-Zm-Request-Timestamp": {ts}}
+}
+
+func TestHandshakes(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	srv := handshakeServer(t, pub)
+
+	// Slack's documented url_verification event.
+	slackBody := `{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`
+	// Zoom's documented endpoint.url_validation request.
+	zoomBody := `{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}`
+	zm := hmac.New(sha256.New, []byte(zoomSecret))
+	zm.Write([]byte("qgg8vlvZRS6UYooatFL8Aw"))
+	zoomAnswer := `{"encryptedToken":"` + hex.EncodeToString(zm.Sum(nil)) + `","plainToken":"qgg8vlvZRS6UYooatFL8Aw"}`
+	// Discord's PING.
+	ping := `{"id":"1","type":1,"application_id":"2","token":"t","version":1}`
+	dts := strconv.FormatInt(time.Now().Unix(), 10)
+	dsig := hex.EncodeToString(ed25519.Sign(priv, []byte(dts+ping)))
+
+	for _, c := range []struct {
+		name, provider, body string
+		h                    http.Header
+		status               int
+		answer               string
+	}{
+		{"slack url_verification", "slack", slackBody, v0Headers("slack", slackSecret, slackBody), 200, `{"challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}`},
+		{"slack unsigned", "slack", slackBody, nil, 401, ""},
+		{"slack wrong secret", "slack", slackBody, v0Headers("slack", "nope", slackBody), 401, ""},
+		{"slack challenge with markup", "slack", strings.Replace(slackBody, "3eZbrw", "<b>", 1), v0Headers("slack", slackSecret, strings.Replace(slackBody, "3eZbrw", "<b>", 1)), 400, ""},
+		{"zoom url_validation", "zoom", zoomBody, v0Headers("zoom", zoomSecret, zoomBody), 200, zoomAnswer},
+		// No oracle: without Zoom's signature nothing is computed.
+		{"zoom unsigned", "zoom", zoomBody, nil, 401, ""},
+		{"zoom signed by someone else", "zoom", zoomBody, v0Headers("zoom", "attacker", zoomBody), 401, ""},
+		{"zoom token not the documented shape", "zoom", strings.Replace(zoomBody, "qgg8vlvZRS6UYooatFL8Aw", "any text/to sign", 1),
+			v0Headers("zoom", zoomSecret, strings.Replace(zoomBody, "qgg8vlvZRS6UYooatFL8Aw", "any text/to sign", 1)), 400, ""},
+		{"discord ping", "discord", ping, http.Header{"X-Signature-Ed25519": {dsig}, "X-Signature-Timestamp": {dts}}, 200, `{"type":1}`},
+		{"discord ping forged", "discord", ping, http.Header{"X-Signature-Ed25519": {strings.Repeat("0", 128)}, "X-Signature-Timestamp": {dts}}, 401, ""},
+		// A url_verification body sent to a provider without the preset is
+		// an ordinary (here: invalid) webhook, never answered.
+		{"slack body elsewhere", "plain", slackBody, nil, 400, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := srv.pending()
+			w := srv.do(t, http.MethodPost, "/webhooks/"+c.provider, c.h, c.body)
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if c.answer != "" && strings.TrimSpace(w.Body.String()) != c.answer {
+				t.Errorf("answer %s, want %s", w.Body, c.answer)
+			}
+			if srv.pending() != before {
+				t.Errorf("a handshake was queued")
+			}
+		})
+	}
+}
+
+// Meta's GET hub.challenge, as its documentation shows it.
+func TestMetaVerification(t *testing.T) {
+	srv := handshakeServer(t, make(ed25519.PublicKey, ed25519.PublicKeySize))
+	for _, c := range []struct {
+		name, path string
+		status     int
+		body       string
+	}{
+		{"documented request", "/webhooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=" + metaToken, 200, "1158201444"},
+		{"wrong token", "/webhooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=guess", 401, ""},
+		{"no token", "/webhooks/meta?hub.mode=subscribe&hub.challenge=1158201444", 401, ""},
+		{"challenge with markup", "/webhooks/meta?hub.mode=subscribe&hub.challenge=%3Cscript%3E&hub.verify_token=" + metaToken, 400, ""},
+		{"provider without the preset", "/webhooks/slack?hub.mode=subscribe&hub.challenge=1&hub.verify_token=" + metaToken, 405, ""},
+		{"unknown provider", "/webhooks/nobody?hub.mode=subscribe&hub.challenge=1&hub.verify_token=" + metaToken, 405, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := srv.do(t, http.MethodGet, c.path, nil, "")
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if c.body != "" && (w.Body.String() != c.body || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain")) {
+				t.Errorf("answer %q (%s), want %q as text/plain", w.Body, w.Header().Get("Content-Type"), c.body)
+			}
+		})
+	}
+}
+
+// JSON-only stays the default; form and XML bodies only where configured.
+func TestContentTypesPerProvider(t *testing.T) {
+	srv := handshakeServer(t, make(ed25519.PublicKey, ed25519.PublicKeySize))
+	form := "MessageSid=SM1234&SmsStatus=received&Body=hello"
+	xml := `<?xml version="1.0"?><event id="x"/>`
+	for _, c := range []struct {
+		name, provider, ct, body string
+		status                   int
+		id                       string
+	}{
+		{"form to a JSON provider", "plain", "application/x-www-form-urlencoded", "eventId=x", 415, ""},
+		{"xml to a JSON provider", "plain", "application/xml", xml, 415, ""},
+		{"form where configured", "form", "application/x-www-form-urlencoded", form, 202, "SM1234"},
+		{"json where only form is", "form", "application/json", `{"MessageSid":"SM9"}`, 415, ""},
+		{"form without the id field", "form", "application/x-www-form-urlencoded", "Body=x", 400, ""},
+		{"xml where configured", "xml", "text/xml; charset=utf-8", xml, 202, bodyDigest(xml)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := srv.do(t, http.MethodPost, "/webhooks/"+c.provider, http.Header{"Content-Type": {c.ct}}, c.body)
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if c.id != "" && !strings.Contains(w.Body.String(), jobIDOf(c.provider, c.id)) {
+				t.Errorf("jobId not from id %q: %s", c.id, w.Body)
+			}
+		})
+	}
+}
+
+func jobIDOf(provider, id string) string { return job.ID(provider, id) }
