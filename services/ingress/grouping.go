@@ -30,6 +30,8 @@ type Grouping struct {
 // Validate checks values envconfig cannot.
 func (g Grouping) Validate() error {
 	switch {
+	case !g.Enabled:
+		return nil // the bounds are unused
 	case g.MaxEvents < 1 || g.MaxEvents > 10000:
 		return fmt.Errorf("ENQUEUE_GROUP_MAX_EVENTS must be between 1 and 10000, got %d", g.MaxEvents)
 	case g.MaxBytes < 1:

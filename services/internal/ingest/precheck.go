@@ -25,7 +25,7 @@ func (s *Service) Precheck(name string, h http.Header) error {
 	if prof.Verifier == nil {
 		return nil
 	}
-	for _, k := range signedHeaders(prof.Verifier) {
+	for _, k := range signedHeaders(prof.Verifier, h) {
 		// The same rule as the verifiers' own: absent or empty is missing,
 		// sent twice is invalid.
 		switch v := h[k]; {
@@ -40,8 +40,9 @@ func (s *Service) Precheck(name string, h http.Header) error {
 
 // signedHeaders lists, in the order its Verify reads them, the canonical
 // names of the headers a verifier cannot do without. A verifier may declare
-// them itself (SignedHeaders); an unknown one gets no precheck.
-func signedHeaders(v signature.Verifier) []string {
+// them itself (SignedHeaders); an unknown one gets no precheck. Standard
+// Webhooks takes either its own webhook-* headers or Svix's svix-* ones.
+func signedHeaders(v signature.Verifier, h http.Header) []string {
 	switch v := v.(type) {
 	case interface{ SignedHeaders() []string }:
 		return v.SignedHeaders()
@@ -50,6 +51,10 @@ func signedHeaders(v signature.Verifier) []string {
 	case *signature.GitHub:
 		return githubHeaders
 	case *signature.Standard:
+		// Verify's own rule: no webhook-* header at all means svix-*.
+		if len(h[signature.StandardIDHeader]) == 0 && len(h[signature.StandardTimestampHeader]) == 0 && len(h[signature.StandardSignatureHeader]) == 0 {
+			return svixHeaders
+		}
 		return standardHeaders
 	case *signature.HMAC:
 		return []string{v.Header()}
@@ -61,4 +66,5 @@ var (
 	stripeHeaders   = []string{signature.StripeHeader}
 	githubHeaders   = []string{signature.GitHubHeader}
 	standardHeaders = []string{signature.StandardIDHeader, signature.StandardTimestampHeader, signature.StandardSignatureHeader}
+	svixHeaders     = []string{signature.SvixIDHeader, signature.SvixTimestampHeader, signature.SvixSignatureHeader}
 )

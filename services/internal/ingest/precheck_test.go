@@ -37,6 +37,9 @@ func TestPrecheckAgreesWithVerify(t *testing.T) {
 		{"Webhook-Id": {"i"}, "Webhook-Timestamp": {"1"}},
 		{"Webhook-Id": {"i"}, "Webhook-Timestamp": {"1"}, "Webhook-Signature": {"v1,x"}},
 		{"Webhook-Id": {"i", "j"}, "Webhook-Signature": {"v1,x"}},
+		{"Svix-Id": {"i"}, "Svix-Timestamp": {"1"}, "Svix-Signature": {"v1,x"}},
+		{"Svix-Id": {"i"}, "Svix-Timestamp": {"1"}},
+		{"Svix-Id": {"i"}, "Svix-Timestamp": {"1"}, "Svix-Signature": {"v1,x"}, "Webhook-Id": {"i"}},
 		{"X-Sig": {"00"}},
 		{"X-Sig": {"00", "11"}},
 	}
