@@ -29,7 +29,7 @@ func TestSizing(t *testing.T) {
 		for j := range evs {
 			evs[j] = store.Event{Provider: "stripe", EventID: fmt.Sprintf("evt_%024d", i+j), EventType: "invoice.paid",
 				ContentType: "application/json", Body: body, Payload: json.RawMessage(body),
-				Headers: json.RawMessage(`{"User-Agent":"Stripe/1.0","Stripe-Signature":"t=1,v1=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}`),
+				Headers:    json.RawMessage(`{"User-Agent":"Stripe/1.0","Stripe-Signature":"t=1,v1=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}`),
 				ReceivedAt: time.Now()}
 		}
 		if _, err := st.Insert(ctx, evs); err != nil {
