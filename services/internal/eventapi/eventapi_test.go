@@ -38,7 +38,13 @@ func setup(t *testing.T, keys ...string) fixture {
 	}
 	t.Cleanup(st.Close)
 	n := store.NewNotifier()
+	listening := n.C() // Listen wakes it once LISTEN is in place
 	go st.Listen(ctx, n, 100*time.Millisecond)
+	select {
+	case <-listening:
+	case <-time.After(30 * time.Second):
+		t.Fatal("LISTEN not established")
+	}
 	h := eventapi.Handler(eventapi.Config{Store: st, Keys: keys, Notifier: n, MaxWait: 10 * time.Second,
 		PollInterval: 5 * time.Second, Log: slog.New(slog.DiscardHandler)})
 	srv := httptest.NewServer(h)
