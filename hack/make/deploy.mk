@@ -13,7 +13,7 @@ DOCKER ?= docker
 
 TEST_EXTRA += chart-verify
 
-.PHONY: chart-verify compose-up compose-down kind-up kind-down tilt image test-image
+.PHONY: chart-verify compose-up compose-down kind-up kind-down tilt image test-image test-compose docker-down
 
 chart-verify: ## helm lint/template + strict decode of every rendered object, compose, kind, Tiltfile, Dockerfile, scripts (offline)
 	@helm=$$(hack/tools.sh helm) && \
@@ -48,3 +48,9 @@ test-image: image ## the built images: non-root uid, read-only root, /live and /
 	@eval "$$(hack/testenv.sh up)" && export DOCKER="$$(hack/docker.sh cli)" \
 	  IMAGE_INGRESS=$(IMAGE_PREFIX)/ingress:$(IMAGE_TAG) IMAGE_WORKER=$(IMAGE_PREFIX)/worker:$(IMAGE_TAG) IMAGE_VERSION=$(IMAGE_TAG) && \
 	  cd hack/verify && go test -tags docker -count=1 -v -run . ./images/
+
+test-compose: image ## docker compose up --wait with the committed file (+ a loopback/stand-in override), seed load with a worker restart, audit, down -v
+	VERSION=$(IMAGE_TAG) hack/compose-test.sh
+
+docker-down: ## stop the dockerd that hack/docker.sh started (by PID), if it did
+	hack/docker.sh down
