@@ -212,8 +212,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$pw"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   if [ "$db" != postgres ]; then
-    pg_ctl -D "$PGDATA" -w -o "-c listen_addresses=''" start >/dev/null
-    psql -v ON_ERROR_STOP=1 -U "$user" -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null
+    # The set-up server listens on a private socket only, so the
+    # healthcheck (pg_isready on the default socket) cannot call it ready.
+    mkdir -p /tmp/pginit
+    pg_ctl -D "$PGDATA" -w -o "-c listen_addresses='' -c unix_socket_directories=/tmp/pginit" start >/dev/null
+    psql -h /tmp/pginit -v ON_ERROR_STOP=1 -U "$user" -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null
     pg_ctl -D "$PGDATA" -w -m fast stop >/dev/null
   fi
 fi
