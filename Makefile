@@ -44,5 +44,6 @@ vuln: ## govulncheck against the offline vulnerability database
 
 clean: ## remove build output and local service data (.data/)
 	-hack/testenv.sh down
+	-hack/docker.sh down
 	rm -rf bin .data
 

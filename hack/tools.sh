@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs a pinned developer tool once per machine and prints its path.
-#   hack/tools.sh helm|kubeconform|staticcheck|govulncheck|kind|promtool
+#   hack/tools.sh helm|kubeconform|staticcheck|govulncheck|kind|promtool|docker-compose
 # Tools are cached outside the work tree (in $TOOLS_DIR, default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/webhook-ingestor/bin) so a fresh clone on the
 # same machine, such as CI's, reuses them. Versions are pinned here on purpose:
@@ -16,6 +16,10 @@ declare -A PKG=(
   [govulncheck]=golang.org/x/vuln/cmd/govulncheck@v1.9.0
   [kind]=sigs.k8s.io/kind@v0.33.0
   [promtool]=github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+  # Compose v2, the docker CLI plugin (Debian packages only the old v1).
+  # `go install` refuses it (its go.mod has exclude directives), so it is
+  # built inside its own module, as its release does.
+  [docker-compose]=github.com/docker/compose/v2/cmd@v2.40.3
 )
 
 tool=${1:?usage: hack/tools.sh <tool>}
@@ -30,6 +34,14 @@ dir="$TOOLS_DIR/$tool-$version"
 if [[ ! -x $dir/$tool ]]; then
   echo "hack/tools.sh: installing $pkg into $dir (once per machine)" >&2
   mkdir -p "$dir"
-  GOBIN="$dir" GOFLAGS=-buildvcs=false go install "$pkg"
+  if [[ $tool == docker-compose ]]; then
+    mod=${pkg%%/cmd@*}
+    src=$(go mod download -json "$mod@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [[ -d $src ]] || { echo "hack/tools.sh: could not download $mod@$version" >&2; exit 1; }
+    (cd "$src" && GOFLAGS="-buildvcs=false -mod=readonly" go build -trimpath \
+      -ldflags "-s -w -X $mod/internal.Version=$version" -o "$dir/$tool" ./cmd)
+  else
+    GOBIN="$dir" GOFLAGS=-buildvcs=false go install "$pkg"
+  fi
 fi
 echo "$dir/$tool"

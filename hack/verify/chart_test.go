@@ -197,16 +197,21 @@ func TestChartRejects(t *testing.T) {
 		set  []string
 		want string
 	}{
-		"pdb both fields":        {[]string{"--set", "ingress.pdb.minAvailable=1"}, "not both"},
-		"grace below drain":      {[]string{"--set", "ingress.terminationGracePeriodSeconds=20"}, "must exceed"},
-		"worker grace too short": {[]string{"--set", "worker.terminationGracePeriodSeconds=10"}, "must exceed"},
-		"hpa min above max":      {[]string{"--set", "ingress.autoscaling.minReplicas=11"}, "must not exceed"},
-		"unknown value":          {[]string{"--set", "ingress.replicas=3"}, "additional properties"},
-		"invalid fullname":       {[]string{"--set", "fullnameOverride=Bad_Name"}, "fullnameOverride"},
-		"invalid pdb percentage": {[]string{"--set", "worker.pdb.maxUnavailable=half"}, "maxUnavailable"},
-		"bad log level":          {[]string{"--set", "config.logLevel=loud"}, "logLevel"},
-		"no database url":        {[]string{"--set", "secrets.databaseURL="}, "databaseURL"},
-		"unsigned from anyone":   {[]string{"--set", "config.acceptUnsignedFromAnyone=false"}, "acceptUnsignedFromAnyone"},
+		"pdb both fields":          {[]string{"--set", "ingress.pdb.minAvailable=1"}, "not both"},
+		"grace below drain":        {[]string{"--set", "ingress.terminationGracePeriodSeconds=20"}, "must exceed"},
+		"worker grace too short":   {[]string{"--set", "worker.terminationGracePeriodSeconds=10"}, "must exceed"},
+		"hpa min above max":        {[]string{"--set", "ingress.autoscaling.minReplicas=11"}, "must not exceed"},
+		"unknown value":            {[]string{"--set", "ingress.replicas=3"}, "additional properties"},
+		"invalid fullname":         {[]string{"--set", "fullnameOverride=Bad_Name"}, "fullnameOverride"},
+		"invalid pdb percentage":   {[]string{"--set", "worker.pdb.maxUnavailable=half"}, "maxUnavailable"},
+		"bad log level":            {[]string{"--set", "config.logLevel=loud"}, "logLevel"},
+		"drain not below shutdown": {[]string{"--set", "ingress.drainDelaySeconds=20"}, "must be below shutdownTimeoutSeconds"},
+		"drain above shutdown":     {[]string{"--set", "ingress.drainDelaySeconds=25,ingress.terminationGracePeriodSeconds=60"}, "must be below shutdownTimeoutSeconds"},
+		"preStop and drain":        {[]string{"--set", "ingress.preStopSleepSeconds=5"}, "not both"},
+		"global image digest":      {[]string{"--set", "image.digest=sha256:" + strings.Repeat("a", 64)}, "digest"},
+		"keda fallback above max":  {[]string{"--set", "keda.enabled=true,keda.fallback.replicas=50"}, "fallback.replicas"},
+		"no database url":          {[]string{"--set", "secrets.databaseURL="}, "databaseURL"},
+		"unsigned from anyone":     {[]string{"--set", "config.acceptUnsignedFromAnyone=false"}, "acceptUnsignedFromAnyone"},
 	}
 	for _, name := range sortedKeys(cases) {
 		c := cases[name]
@@ -291,6 +296,7 @@ func checkDeployments(t *testing.T, values string, r rendered, dev bool) {
 		checkResources(t, d.Name, ctr)
 		checkSecurity(t, d.Name, pod, ctr, !dev)
 		checkGrace(t, d.Name, pod, ctr, c)
+		checkGoMemLimit(t, d.Name, ctr)
 		if !dev && len(pod.TopologySpreadConstraints) == 0 {
 			t.Errorf("%s has no topology spread constraints", d.Name)
 		}
@@ -384,7 +390,11 @@ func checkSecurity(t *testing.T, name string, pod corev1.PodSpec, c corev1.Conta
 	}
 }
 
-// checkGrace: SIGKILL must come after preStop + drain + shutdown.
+// checkGrace: SIGKILL must come after preStop + SHUTDOWN_TIMEOUT (each
+// binary's whole budget from SIGTERM, the ingress's DRAIN_DELAY included);
+// DRAIN_DELAY must be below SHUTDOWN_TIMEOUT (the ingress refuses to start
+// otherwise), and the ingress drains exactly once: preStop sleep or
+// DRAIN_DELAY, not both.
 func checkGrace(t *testing.T, name string, pod corev1.PodSpec, c corev1.Container, comp string) {
 	t.Helper()
 	dur := func(env string) time.Duration {
@@ -398,21 +408,33 @@ func checkGrace(t *testing.T, name string, pod corev1.PodSpec, c corev1.Containe
 		}
 		return d
 	}
-	need := dur("DRAIN_DELAY") + dur("SHUTDOWN_TIMEOUT")
+	drain, shutdown := dur("DRAIN_DELAY"), dur("SHUTDOWN_TIMEOUT")
+	need := shutdown
+	var preStop time.Duration
 	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
 		if c.Lifecycle.PreStop.Sleep == nil {
 			t.Errorf("%s: preStop is not a sleep action (distroless has no shell)", name)
 		} else {
-			need += time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+			preStop = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+			need += preStop
 		}
-	} else if comp == "ingress" {
-		t.Errorf("%s: no preStop hook; endpoints may still route to a stopping pod", name)
 	}
-	if dur("SHUTDOWN_TIMEOUT") == 0 {
+	if comp == "ingress" {
+		switch {
+		case preStop > 0 && drain > 0:
+			t.Errorf("%s: preStop sleep %s and DRAIN_DELAY %s both set: the pod drains twice", name, preStop, drain)
+		case preStop == 0 && drain == 0:
+			t.Errorf("%s: neither a preStop sleep nor DRAIN_DELAY; endpoints may still route to a stopping pod", name)
+		}
+	}
+	if shutdown == 0 {
 		t.Errorf("%s: SHUTDOWN_TIMEOUT not set", name)
 	}
+	if drain >= shutdown && drain > 0 {
+		t.Errorf("%s: DRAIN_DELAY %s not below SHUTDOWN_TIMEOUT %s (the ingress would refuse to start)", name, drain, shutdown)
+	}
 	if pod.TerminationGracePeriodSeconds == nil || time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second <= need {
-		t.Errorf("%s: terminationGracePeriodSeconds %v not above preStop+drain+shutdown %v", name, pod.TerminationGracePeriodSeconds, need)
+		t.Errorf("%s: terminationGracePeriodSeconds %v not above preStop+shutdown %v", name, pod.TerminationGracePeriodSeconds, need)
 	}
 }
 

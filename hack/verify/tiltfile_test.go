@@ -142,7 +142,13 @@ func (s *tiltSim) path(p string) (string, error) {
 func (s *tiltSim) effect(name string, call tiltCall) (starlark.Value, error) {
 	switch name {
 	case "helm":
-		args := []string{"template", call.str("name"), filepath.Join(s.root, call.str("paths")), "--kube-version", kubeVersion}
+		// As Tilt does: --kube-version only when the Tiltfile passes
+		// kube_version. Without it the pinned (go-installed) helm assumes
+		// v1.20 and refuses the chart's kubeVersion.
+		args := []string{"template", call.str("name"), filepath.Join(s.root, call.str("paths"))}
+		if kv := call.str("kube_version"); kv != "" {
+			args = append(args, "--kube-version", kv)
+		}
 		if ns := call.str("namespace"); ns != "" {
 			args = append(args, "--namespace", ns)
 		}

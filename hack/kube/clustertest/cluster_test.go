@@ -32,8 +32,8 @@ func profiles(e *env) map[string]profile {
 		},
 		"webhook-ingestor": {
 			dir: filepath.Join(e.repo, "charts", "webhook-ingestor"),
-			// image.digest= : ci/production-values.yaml pins by digest.
-			upgradeSet: []string{"image.tag=0.1.1-upgrade", "image.digest=",
+			// *.image.digest= : ci/production-values.yaml pins each image by digest.
+			upgradeSet: []string{"image.tag=0.1.1-upgrade", "ingress.image.digest=", "worker.image.digest=",
 				"ingress.autoscaling.minReplicas=3", "ingress.autoscaling.maxReplicas=7",
 				"worker.autoscaling.minReplicas=3", "worker.autoscaling.maxReplicas=7"},
 			upgradeTag: "0.1.1-upgrade", upgradeMin: 3, upgradeMax: 7,
