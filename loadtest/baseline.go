@@ -24,7 +24,7 @@ import (
 	"github.com/webhook-ingestor/webhook-ingestor/loadtest/runner"
 )
 
-// The job contract, restated from the outside (DESIGN.md: queue "webhooks",
+// The job contract, restated from the outside (services/README.md "The job contract": queue "webhooks",
 // task type "webhook:ingest", TaskID = the job id of (provider, event id)),
 // so the baselines enqueue what the ingress enqueues without importing it.
 const taskType = "webhook:ingest"

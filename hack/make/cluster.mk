@@ -1,4 +1,4 @@
-# Chart tests on a real local control plane (issue 7): hack/kube/README.md.
+# Chart tests on a real local control plane: hack/kube/README.md.
 # Not part of TEST_EXTRA: .ci/run calls `make test-cluster` after `make test`.
 
 .PHONY: test-cluster cluster-up cluster-down

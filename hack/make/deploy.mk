@@ -1,4 +1,4 @@
-# Shipping it (issue 6): container images, docker compose, the Helm chart,
+# Shipping it: container images, docker compose, the Helm chart,
 # kind + Tilt. Everything that can be proven without a Docker engine, kind or
 # Tilt is proven by `make chart-verify` (part of `make test`): helm lint and
 # template for every values file, strict decoding of every rendered object,

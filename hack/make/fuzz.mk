@@ -1,4 +1,4 @@
-# Fuzzing of the parsers that face the internet (issue 3). `make test` runs a
+# Fuzzing of the parsers that face the internet. `make test` runs a
 # short pass of each target; the committed seed corpora under
 # <package>/testdata/fuzz/ also run as plain tests in every `go test`.
 

@@ -1,4 +1,4 @@
-# Load tests (issue 4): the Go load runner in loadtest/ (k6 profiles in
+# Load tests: the Go load runner in loadtest/ (k6 profiles in
 # loadtest/k6/), with the audit "rows == accepted". Figures and how to
 # reproduce them: loadtest/README.md.
 # LOADTEST_ARGS adds runner flags, e.g. make loadtest LOADTEST_ARGS='-scale 0.5'

@@ -358,7 +358,7 @@ func checkResources(t *testing.T, name string, c corev1.Container) {
 		req, okReq := c.Resources.Requests[res]
 		lim, okLim := c.Resources.Limits[res]
 		if !okReq || !okLim {
-			t.Errorf("%s/%s: %s request and limit both required (issue 7 installs under a LimitRange-free restricted namespace)", name, c.Name, res)
+			t.Errorf("%s/%s: %s request and limit both required (hack/kube installs under a LimitRange-free restricted namespace)", name, c.Name, res)
 			continue
 		}
 		if req.Cmp(lim) > 0 {

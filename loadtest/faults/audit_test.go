@@ -13,7 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// queueName is the contract's asynq queue (DESIGN.md: fixed).
+// queueName is the contract's asynq queue (services/README.md "The job contract": fixed).
 const queueName = "webhooks"
 
 // Audit compares what the load runner was told (202s) with what PostgreSQL holds.

@@ -96,7 +96,7 @@ func lastLine(s string) string {
 	return l[len(l)-1]
 }
 
-// checkAll runs every post-install check of issue 7 on r.
+// checkAll runs every post-install check (hack/kube/README.md "What it checks") on r.
 func (r *release) checkAll(t *testing.T) {
 	t.Run("hook-job-before-deployments", r.checkHookOrder)
 	t.Run("deployments-available", r.checkDeploymentsAvailable)
