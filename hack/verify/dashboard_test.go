@@ -90,7 +90,7 @@ func TestDashboard(t *testing.T) {
 			}
 			for _, target := range p.Targets {
 				queries++
-				expr, err := parser.ParseExpr(grafanaVars.Replace(target.Expr))
+				expr, err := parser.NewParser(parser.Options{}).ParseExpr(grafanaVars.Replace(target.Expr))
 				if err != nil {
 					t.Errorf("panel %q: %q does not parse: %v", p.Title, target.Expr, err)
 					continue
