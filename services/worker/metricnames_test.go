@@ -20,6 +20,7 @@ func TestMetricNamesListed(t *testing.T) {
 	defer rdb.Close()
 	names := testenv.MetricNames(t, ops.NewRegistry(), func(reg prometheus.Registerer) {
 		newMetrics(reg)
+		newStorageMetrics(reg)
 		reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
 		h := ops.NewHealth(reg)
 		h.AddDependency("redis", func(context.Context) error { return nil })
