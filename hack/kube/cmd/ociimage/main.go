@@ -5,6 +5,10 @@
 // a registry or a Docker engine.
 //
 //	ociimage -name local/coredns:v1.15.0 -o coredns.tar -entrypoint /coredns coredns=/path/to/coredns
+//
+// The node test also uses it for the service images when no Docker engine
+// built them (`make image`): the same binaries, CGO off, at the paths the
+// Dockerfile uses.
 package main
 
 import (
@@ -54,16 +58,28 @@ func run(name, out, entry, user string, files []string) error {
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777, ModTime: epoch}); err != nil {
 		return err
 	}
+	dirs := map[string]bool{"tmp/": true}
 	for _, f := range files {
 		dest, src, ok := strings.Cut(f, "=")
 		if !ok {
 			return fmt.Errorf("%q: want DEST=SRC", f)
 		}
+		dest = strings.TrimPrefix(dest, "/")
+		// Parent directories first (usr/, usr/local/, ...), each once.
+		for i := range dest {
+			if dest[i] != '/' || dirs[dest[:i+1]] {
+				continue
+			}
+			dirs[dest[:i+1]] = true
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dest[:i+1], Mode: 0o755, ModTime: epoch}); err != nil {
+				return err
+			}
+		}
 		data, err := os.ReadFile(src)
 		if err != nil {
 			return err
 		}
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dest, "/"), Mode: 0o755, Size: int64(len(data)), ModTime: epoch}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: dest, Mode: 0o755, Size: int64(len(data)), ModTime: epoch}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
