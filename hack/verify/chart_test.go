@@ -266,15 +266,15 @@ func TestChartRejects(t *testing.T) {
 		set  []string
 		want string
 	}{
-		"pdb both fields":        {[]string{"--set", "ingress.pdb.minAvailable=1"}, "not both"},
-		"grace below drain":      {[]string{"--set", "ingress.terminationGracePeriodSeconds=20"}, "must exceed"},
-		"worker grace too short": {[]string{"--set", "worker.terminationGracePeriodSeconds=10"}, "must exceed"},
-		"hpa min above max":      {[]string{"--set", "ingress.autoscaling.minReplicas=11"}, "must not exceed"},
-		"unknown value":          {[]string{"--set", "ingress.replicas=3"}, "additional properties"},
-		"invalid fullname":       {[]string{"--set", "fullnameOverride=Bad_Name"}, "fullnameOverride"},
-		"invalid pdb percentage": {[]string{"--set", "worker.pdb.maxUnavailable=half"}, "maxUnavailable"},
-		"bad log level":          {[]string{"--set", "config.logLevel=loud"}, "logLevel"},
-		"no database url":        {[]string{"--set", "secrets.databaseURL="}, "databaseURL"},
+		"pdb both fields":         {[]string{"--set", "ingress.pdb.minAvailable=1"}, "not both"},
+		"grace below drain":       {[]string{"--set", "ingress.terminationGracePeriodSeconds=20"}, "must exceed"},
+		"worker grace too short":  {[]string{"--set", "worker.terminationGracePeriodSeconds=10"}, "must exceed"},
+		"hpa min above max":       {[]string{"--set", "ingress.autoscaling.minReplicas=11"}, "must not exceed"},
+		"unknown value":           {[]string{"--set", "ingress.replicas=3"}, "additional properties"},
+		"invalid fullname":        {[]string{"--set", "fullnameOverride=Bad_Name"}, "fullnameOverride"},
+		"invalid pdb percentage":  {[]string{"--set", "worker.pdb.maxUnavailable=half"}, "maxUnavailable"},
+		"bad log level":           {[]string{"--set", "config.logLevel=loud"}, "logLevel"},
+		"no database url":         {[]string{"--set", "secrets.databaseURL="}, "databaseURL"},
 		"httpRoute no parentRefs": {[]string{"--set", "httpRoute.enabled=true"}, "httpRoute.parentRefs"},
 		"httpRoute bad parentRef": {[]string{"--set", "httpRoute.enabled=true", "--set", "httpRoute.parentRefs[0].nam=entry"}, "parentRefs"},
 	}
