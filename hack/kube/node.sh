@@ -159,8 +159,7 @@ up() {
   ip link show "$NODE_IF" >/dev/null 2>&1 || ip link add "$NODE_IF" type dummy
   ip addr replace "$NODE_IP/32" dev "$NODE_IF"
   ip link set "$NODE_IF" up
-  # Pods reach Services through the bridge; kube-proxy needs these.
-  modprobe br_netfilter 2>/dev/null || true
+  # Pods reach Services through the host (kube-proxy's DNAT): forwarding on.
   sysctl -qw net.ipv4.ip_forward=1
 
   # Control plane: API server on NODE_IP, no kwok.
@@ -289,12 +288,12 @@ clientConnection: {kubeconfig: $dir/kube/kubeconfig}
 hostnameOverride: $NODE_NAME
 bindAddress: $NODE_IP
 clusterCIDR: 10.244.0.0/16
-healthzBindAddress: ""
-metricsBindAddress: ""
+healthzBindAddress: $NODE_IP:10256
+metricsBindAddress: $NODE_IP:10249
 nodePortAddresses: ["$NODE_IP/32"]
 # Pod -> Service -> pod on the same bridge: without masquerading the reply
 # would bypass the host (no bridge-nf-call-iptables is set here).
-iptables: {masqueradeAll: true, syncPeriod: 5s, minSyncPeriod: 0s}
+iptables: {masqueradeAll: true, localhostNodePorts: false, syncPeriod: 5s, minSyncPeriod: 0s}
 # Leave the machine's conntrack sysctls alone.
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 YAML
