@@ -72,7 +72,7 @@ cleanup() {
   if ((rc != 0)); then
     rm -rf "$repo/.data/node-logs"
     mkdir -p "$repo/.data/node-logs"
-    cp -r "$node_dir/logs" "$node_dir/kube/logs" "$node_dir/pod-logs" "$repo/.data/node-logs/" 2>/dev/null || true
+    cp -r "$node_dir/logs" "$node_dir/kube/logs" "$node_dir/pod-logs" "$node_dir.logs/." "$repo/.data/node-logs/" 2>/dev/null || true
     cp "$redis_dir/redis.log" "$repo/.data/node-logs/" 2>/dev/null || true
     echo "node-test.sh: logs kept in .data/node-logs/" >&2
   fi

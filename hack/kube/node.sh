@@ -33,6 +33,7 @@ POD_CIDR=10.244.0.0/24
 CLUSTER_DNS=10.96.0.10
 NODE_NAME=node-0
 GATEWAY_NODEPORT=30080
+FW_COMMENT=webhook-ingestor-node
 
 log() { echo "node.sh: $*" >&2; }
 
@@ -131,10 +132,17 @@ down() {
   # Mounts left under DIR (pod volumes, containerd snapshots, netns).
   local m
   while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r)
+  local r
+  for r in "-i $BRIDGE" "-o $BRIDGE"; do
+    # shellcheck disable=SC2086
+    while iptables -D FORWARD $r -m comment --comment "$FW_COMMENT" -j ACCEPT 2>/dev/null; do :; done
+  done
   ip link delete "$BRIDGE" 2>/dev/null || true
   ip link delete "$NODE_IF" 2>/dev/null || true
-  # iptables rules the CNI portmap/bridge plugins may have left (chains CNI-*) for our pod CIDR.
-  iptables-save -t nat 2>/dev/null | grep -q -- "-s $POD_CIDR" && log "warning: nat rules for $POD_CIDR remain (iptables-save -t nat)"
+  # Rules the CNI portmap plugin may have left for our pods (after crisweep there should be none).
+  if iptables-save 2>/dev/null | grep -q -- "10\.244\.0\."; then
+    log "warning: iptables rules for 10.244.0.0/24 remain (iptables-save | grep 10.244.0.)"
+  fi
   rm -rf "$dir"
   log "stopped"
 }
@@ -161,6 +169,16 @@ up() {
   ip link set "$NODE_IF" up
   # Pods reach Services through the host (kube-proxy's DNAT): forwarding on.
   sysctl -qw net.ipv4.ip_forward=1
+  # A Docker engine on the machine sets the FORWARD policy to DROP (and
+  # bridge-nf-call-iptables, so even pod-to-pod frames on our bridge go
+  # through FORWARD): accept what enters or leaves our bridge. `down`
+  # removes exactly these two rules.
+  local r
+  for r in "-i $BRIDGE" "-o $BRIDGE"; do
+    # shellcheck disable=SC2086 # r is two words on purpose
+    iptables -C FORWARD $r -m comment --comment "$FW_COMMENT" -j ACCEPT 2>/dev/null ||
+      iptables -I FORWARD 1 $r -m comment --comment "$FW_COMMENT" -j ACCEPT
+  done
 
   # Control plane: API server on NODE_IP, no kwok.
   KUBE_NODE_IP=$NODE_IP KUBE_KWOK=0 "$here/cluster.sh" up "$dir/kube" >/dev/null
@@ -226,7 +244,7 @@ JSON
 
   local tar
   for tar in "$addons"/*.tar; do
-    ctr_ images import --no-unpack "$tar" >/dev/null
+    ctr_ images import "$tar" >/dev/null
   done
 
   # kubelet
