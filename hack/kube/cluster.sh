@@ -143,7 +143,7 @@ up() {
       --proxy-client-key-file "$dir/pki/front-proxy-client.key"
       --kubelet-client-certificate "$dir/pki/apiserver-kubelet-client.crt"
       --kubelet-client-key "$dir/pki/apiserver-kubelet-client.key"
-      --kubelet-preferred-address-types InternalIP,Hostname
+      --kubelet-preferred-address-types "InternalIP,Hostname"
     )
   else
     node_flags=(--endpoint-reconciler-type none)

@@ -15,7 +15,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 [[ $GOTOOLCHAIN == local ]] && export GOTOOLCHAIN=auto
-# shellcheck source=../lib.sh
+# shellcheck source=hack/lib.sh
 source "$repo/hack/lib.sh"
 ((EUID == 0)) || die "test-node needs root (containerd, kubelet, iptables, interfaces)"
 t0=$SECONDS
@@ -24,7 +24,7 @@ timing() { echo "node-test.sh: $1 after $((SECONDS - t0)) s" >&2; }
 HELM=$("$repo/hack/tools.sh" helm)
 "$here/build.sh" >/dev/null
 timing "control plane built"
-addons=$("$here/addons/build.sh")
+"$here/addons/build.sh" >/dev/null
 timing "node images built"
 
 run_dir=$repo/.data/node-test
@@ -102,7 +102,8 @@ export HELM KUBECONFIG KUBE_BIN_DIR NODE_IP NODE_GATEWAY_URL
 export NODE_TEST_REQUIRED=1
 export NODE_REDIS_ADDR=$NODE_IP:$redis_port NODE_REDIS_DIR=$redis_dir
 export NODE_DATABASE_URL="postgres://postgres@$NODE_IP:$pg_port/webhooks?sslmode=disable"
-export NODE_PSQL="$(pg_bindir)/psql"
+NODE_PSQL="$(pg_bindir)/psql"
+export NODE_PSQL
 export NODE_LOADTEST=$run_dir/loadtest NODE_TAG_A=$TAG_A NODE_TAG_B=$TAG_B
 export NODE_REPO=$repo
 cd "$here"

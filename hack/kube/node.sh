@@ -35,10 +35,9 @@ NODE_NAME=node-0
 GATEWAY_NODEPORT=30080
 FW_COMMENT=webhook-ingestor-node
 
-log() { echo "node.sh: $*" >&2; }
-
-# shellcheck source=../lib.sh
+# shellcheck source=hack/lib.sh
 source "$repo/hack/lib.sh"
+log() { echo "node.sh: $*" >&2; }
 
 wait_for() {
   local desc=$1 secs=$2
@@ -128,7 +127,7 @@ down() {
   for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $dir/containerd/containerd.sock" 2>/dev/null); do
     kill -KILL "$pid" 2>/dev/null || true
   done
-  [[ -d $dir/kube ]] && "$here/cluster.sh" down "$dir/kube" || true
+  if [[ -d $dir/kube ]]; then "$here/cluster.sh" down "$dir/kube" || true; fi
   # Mounts left under DIR (pod volumes, containerd snapshots, netns).
   local m
   while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r)
@@ -248,8 +247,6 @@ JSON
   done
 
   # kubelet
-  local api
-  api=$(awk '/server:/ {print $2}' "$dir/kube/kubeconfig")
   cat >"$dir/kubelet/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration

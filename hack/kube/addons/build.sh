@@ -22,7 +22,7 @@ export GOFLAGS=-buildvcs=false CGO_ENABLED=0
 
 LEGO=github.com/go-acme/lego/v5@v5.4.1 # must match traefik/go.mod's resolved lego
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/webhook-ingestor
-hash=$(cd "$here" && cat build.sh */go.mod */go.sum coredns/*.go traefik/ext/* traefik/lego-patch/providers/dns/*.go \
+hash=$(cd "$here" && cat build.sh ./*/go.mod ./*/go.sum coredns/*.go traefik/ext/* traefik/lego-patch/providers/dns/*.go \
   "$kube"/cmd/pause/*.go "$kube"/cmd/ociimage/*.go "$kube"/cmd/crisweep/*.go "$kube"/go.sum | sha256sum | cut -c1-16)
 out=$cache_root/addons-$hash
 images=(pause coredns metrics-server traefik)
