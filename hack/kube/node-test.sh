@@ -90,7 +90,7 @@ timing "node up"
 "$here/node.sh" import "$node_dir" "$images"/*.tar
 
 # Redis and PostgreSQL on the node's address (the dummy interface node.sh made).
-redis_port=56379 pg_port=55432
+redis_port=${NODE_REDIS_PORT:-56379} pg_port=${NODE_PG_PORT:-55432}
 start_redis "$redis_port" "$redis_dir" "$NODE_IP"
 start_postgres "$pg_port" "$pg_dir" "$NODE_IP" 10.244.0.0/16
 "$(pg_bindir)/psql" -h "$NODE_IP" -p "$pg_port" -U postgres -qc 'create database webhooks' >/dev/null
