@@ -122,10 +122,11 @@ down() {
     "$(cat "$dir/bin-dir")/kubeplane" proxy --cleanup --config "$dir/kube-proxy.yaml" >"$dir/logs/kube-proxy-cleanup.log" 2>&1 || true
   fi
   stop_pid_file containerd
-  # Shims that survived containerd (they are re-parented to init).
-  local pid
-  for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $dir/containerd/containerd.sock" 2>/dev/null); do
-    kill -KILL "$pid" 2>/dev/null || true
+  # Shims that survived containerd (re-parented to init): containerd records
+  # each one's PID in its state directory.
+  local f
+  for f in "$dir"/containerd/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
+    [[ -f $f ]] && kill -KILL "$(cat "$f")" 2>/dev/null || true
   done
   if [[ -d $dir/kube ]]; then "$here/cluster.sh" down "$dir/kube" || true; fi
   # Mounts left under DIR (pod volumes, containerd snapshots, netns).
