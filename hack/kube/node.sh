@@ -126,7 +126,7 @@ down() {
   # each one's PID in its state directory.
   local f
   for f in "$dir"/containerd/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
-    [[ -f $f ]] && kill -KILL "$(cat "$f")" 2>/dev/null || true
+    if [[ -f $f ]]; then kill -KILL "$(cat "$f")" 2>/dev/null || true; fi
   done
   if [[ -d $dir/kube ]]; then "$here/cluster.sh" down "$dir/kube" || true; fi
   # Mounts left under DIR (pod volumes, containerd snapshots, netns).
