@@ -43,26 +43,34 @@ func FuzzReadBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, mode, chunk uint8, limit16 uint16) {
 		limit := int64(limit16%8192) + 1
 		budget := newBodyBudget(2 * limit)
-		req := httptest.NewRequest(http.MethodPost, "/webhooks/p", nil)
-		rd := &chunkedReader{b: body, n: int(chunk) + 1, err: io.EOF}
-		switch mode % 3 {
-		case 0: // honest Content-Length
-			req.ContentLength = int64(len(body))
-		case 1: // chunked
-			req.ContentLength = -1
-		case 2: // announces more than it sends
-			req.ContentLength = int64(len(body)) + 1 + int64(chunk)
-			rd.err = io.ErrUnexpectedEOF
+		read := func() ([]byte, func(), error, int64) {
+			req := httptest.NewRequest(http.MethodPost, "/webhooks/p", nil)
+			rd := &chunkedReader{b: body, n: int(chunk) + 1, err: io.EOF}
+			switch mode % 3 {
+			case 0: // honest Content-Length
+				req.ContentLength = int64(len(body))
+			case 1: // chunked
+				req.ContentLength = -1
+			case 2: // announces more than it sends
+				req.ContentLength = int64(len(body)) + 1 + int64(chunk)
+				rd.err = io.ErrUnexpectedEOF
+			}
+			req.Body = io.NopCloser(rd)
+			w := httptest.NewRecorder()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			got, release, err := readBody(w, req, limit, budget)
+			runtime.ReadMemStats(&after)
+			return got, release, err, int64(after.TotalAlloc - before.TotalAlloc)
 		}
-		req.Body = io.NopCloser(rd)
-		w := httptest.NewRecorder()
-
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		got, release, err := readBody(w, req, limit, budget)
-		runtime.ReadMemStats(&after)
-
-		if alloc := int64(after.TotalAlloc - before.TotalAlloc); alloc > 2*limit+4096 {
+		got, release, err, alloc := read()
+		// TotalAlloc is process-wide: the fuzzing engine's own goroutines
+		// allocate too. A real excess repeats; their noise does not.
+		for try := 0; alloc > 2*limit+4096 && try < 3; try++ {
+			release()
+			got, release, err, alloc = read()
+		}
+		if alloc > 2*limit+4096 {
 			t.Fatalf("allocated %d bytes for a limit of %d", alloc, limit)
 		}
 		if held := budget.inUse.Load(); held > 2*limit || held < int64(len(got)) {
