@@ -43,7 +43,7 @@ func FuzzReadBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, mode, chunk uint8, limit16 uint16) {
 		limit := int64(limit16%8192) + 1
 		budget := newBodyBudget(2 * limit)
-		read := func() ([]byte, func(), error, int64) {
+		read := func() ([]byte, func(), int64, error) {
 			req := httptest.NewRequest(http.MethodPost, "/webhooks/p", nil)
 			rd := &chunkedReader{b: body, n: int(chunk) + 1, err: io.EOF}
 			switch mode % 3 {
@@ -61,14 +61,14 @@ func FuzzReadBody(f *testing.F) {
 			runtime.ReadMemStats(&before)
 			got, release, err := readBody(w, req, limit, budget)
 			runtime.ReadMemStats(&after)
-			return got, release, err, int64(after.TotalAlloc - before.TotalAlloc)
+			return got, release, int64(after.TotalAlloc - before.TotalAlloc), err
 		}
-		got, release, err, alloc := read()
+		got, release, alloc, err := read()
 		// TotalAlloc is process-wide: the fuzzing engine's own goroutines
 		// allocate too. A real excess repeats; their noise does not.
 		for try := 0; alloc > 2*limit+4096 && try < 3; try++ {
 			release()
-			got, release, err, alloc = read()
+			got, release, alloc, err = read()
 		}
 		if alloc > 2*limit+4096 {
 			t.Fatalf("allocated %d bytes for a limit of %d", alloc, limit)
