@@ -27,9 +27,12 @@ type Grouping struct {
 	MarkerTTL time.Duration `env:"IDEMPOTENCY_TTL, default=24h"`
 }
 
-// Validate checks values envconfig cannot.
+// Validate checks values envconfig cannot; with grouping off the others
+// are unused.
 func (g Grouping) Validate() error {
 	switch {
+	case !g.Enabled:
+		return nil
 	case g.MaxEvents < 1 || g.MaxEvents > 10000:
 		return fmt.Errorf("ENQUEUE_GROUP_MAX_EVENTS must be between 1 and 10000, got %d", g.MaxEvents)
 	case g.MaxBytes < 1:
