@@ -27,7 +27,8 @@ type Grouping struct {
 	MarkerTTL time.Duration `env:"IDEMPOTENCY_TTL, default=24h"`
 }
 
-// Validate checks values envconfig cannot.
+// Validate checks values envconfig cannot; with grouping off the others
+// are unused.
 func (g Grouping) Validate() error {
 	switch {
 	case !g.Enabled:
