@@ -20,6 +20,7 @@ import (
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/problem"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/provider"
 )
 
@@ -149,7 +150,7 @@ func TestBodyBytesInFlightCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, b := answer(t, c)
-	var p problem
+	var p problem.Problem
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "3" || json.Unmarshal([]byte(b), &p) != nil || p.Type != typeBusy {
 		t.Fatalf("over the budget: %d Retry-After %q %s, want 503 server-busy with Retry-After 3", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 	}
@@ -197,7 +198,7 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp, b := answer(t, conn)
-			var p problem
+			var p problem.Problem
 			if resp.StatusCode != c.status || json.Unmarshal([]byte(b), &p) != nil || p.Type != c.ptype {
 				t.Fatalf("%d %s, want %d %s", resp.StatusCode, b, c.status, c.ptype)
 			}
@@ -235,7 +236,7 @@ func TestContentEncoding(t *testing.T) {
 				t.Fatalf("%d %s, want %d", resp.StatusCode, b, c.status)
 			}
 			if c.status == 415 {
-				var p problem
+				var p problem.Problem
 				if json.Unmarshal([]byte(b), &p) != nil || p.Type != typeEncoding || resp.Header.Get("Accept-Encoding") != "identity" {
 					t.Errorf("problem %s, Accept-Encoding %q", b, resp.Header.Get("Accept-Encoding"))
 				}
@@ -294,7 +295,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var p problem
+	var p problem.Problem
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || json.Unmarshal(b, &p) != nil || p.Type != typeBusy || !resp.Close {
 		t.Fatalf("past the cap: %d %v %s, want 503 server-busy, Retry-After, Connection: close", resp.StatusCode, resp.Header, b)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ops"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/problem"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/testenv"
 )
 
@@ -178,7 +179,7 @@ func TestHostileInputAgainstRunningIngress(t *testing.T) {
 				if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 					t.Errorf("Content-Type %q", ct)
 				}
-				var p problem
+				var p problem.Problem
 				if err := json.Unmarshal(body, &p); err != nil || p.Type != c.ptype || p.Status != c.status || p.Title == "" || p.Detail == "" {
 					t.Errorf("problem %s (%v), want type %s", body, err, c.ptype)
 				}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/problem"
 )
 
 // recoverer turns a panic into a 500 problem instead of a dropped connection.
@@ -15,7 +17,7 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.ErrorContext(r.Context(), "panic serving request", "panic", v, "path", r.URL.Path)
-				writeProblem(w, problem{Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError,
+				problem.Write(w, problem.Problem{Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError,
 					Detail: "the event was not accepted; retry later"})
 			}
 		}()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/problem"
 	"io"
 	"log/slog"
 	"mime"
@@ -238,12 +239,12 @@ func (s *server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
-	writeProblem(w, problem{Type: typeNotFound, Title: "Not found", Status: http.StatusNotFound,
+	problem.Write(w, problem.Problem{Type: typeNotFound, Title: "Not found", Status: http.StatusNotFound,
 		Detail: "webhooks are received at POST /webhooks/{provider}"})
 }
 
 func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", http.MethodPost)
-	writeProblem(w, problem{Type: typeMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+	problem.Write(w, problem.Problem{Type: typeMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
 		Detail: "webhooks must be sent with POST"})
 }

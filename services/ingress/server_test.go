@@ -20,6 +20,7 @@ import (
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/config"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/problem"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/queue"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/testenv"
 )
@@ -252,12 +253,12 @@ func checkAccepted(t *testing.T, w *httptest.ResponseRecorder, wantDup bool) {
 	}
 }
 
-func decodeProblem(t *testing.T, w *httptest.ResponseRecorder) problem {
+func decodeProblem(t *testing.T, w *httptest.ResponseRecorder) problem.Problem {
 	t.Helper()
 	if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("Content-Type = %q, want application/problem+json", ct)
 	}
-	var p problem
+	var p problem.Problem
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
 		t.Fatalf("problem body %q: %v", w.Body, err)
 	}
