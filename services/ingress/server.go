@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ingest"
+	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/ratelimit"
 )
 
@@ -218,13 +219,11 @@ func writeAccepted(w http.ResponseWriter, res ingest.Result) {
 }
 
 // isJSON accepts application/json and application/<anything>+json, with
-// parameters such as charset.
+// parameters such as charset: what an acceptor that does not know the
+// providers' content types takes.
 func isJSON(contentType string) bool {
-	if contentType == "application/json" {
-		return true // the common case, without parsing
-	}
 	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+	return err == nil && job.IsJSONMediaType(mt)
 }
 
 // handleHealth is GET /health on the public port: status only.
