@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash"
+	"mime"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -48,8 +49,8 @@ type Part struct {
 // Template describes an HMAC over a signed string built from the request:
 // Slack (`v0:{ts}:{body}`), Zoom, Paddle (`{ts}:{body}`, header `ts=…;h1=…`),
 // HubSpot v3 (`POST{url}{body}{ts}`), Square (`{url}{body}`), Twilio
-// (`{url}{sorted form params}`, SHA-1), and plain body HMACs with SHA-1 or
-// SHA-512.
+// (`{url}{sorted form params}`, SHA-1; a JSON body: `{url}?bodySHA256={hex}`,
+// see BodyHashParam), and plain body HMACs with SHA-1 or SHA-512.
 type Template struct {
 	// Algorithm: "sha1", "sha256" or "sha512".
 	Algorithm string
@@ -76,6 +77,12 @@ type Template struct {
 	// URL is the endpoint's public URL exactly as configured at the
 	// provider (PartURL).
 	URL string
+	// BodyHashParam, when set, is how Twilio signs a body that is not
+	// form-encoded (JSON): it appends ?<BodyHashParam>=<hex SHA-256 of the
+	// body> (& when URL has a query already) to the URL it requests and
+	// signs that URL alone, with no form fields. The hash is computed here
+	// from the body received, so a changed body breaks the signature.
+	BodyHashParam string
 	// Tolerance bounds the timestamp's distance from now (DefaultTolerance
 	// when 0); unused without a timestamp.
 	Tolerance time.Duration
@@ -226,8 +233,11 @@ func (v *TemplateVerifier) Verify(h http.Header, body []byte, now time.Time) err
 		}
 	}
 	var form url.Values
+	signedURL := v.t.URL
 	if slices.ContainsFunc(v.t.Parts, func(p Part) bool { return p.Kind == PartFormParams }) {
-		if form, err = url.ParseQuery(string(body)); err != nil {
+		if v.t.BodyHashParam != "" && !formEncoded(h) {
+			signedURL = withBodyHash(v.t.URL, v.t.BodyHashParam, body)
+		} else if form, err = url.ParseQuery(string(body)); err != nil {
 			return ErrInvalid
 		}
 	}
@@ -243,7 +253,7 @@ func (v *TemplateVerifier) Verify(h http.Header, body []byte, now time.Time) err
 			case PartBody:
 				m.Write(body)
 			case PartURL:
-				m.Write([]byte(v.t.URL))
+				m.Write([]byte(signedURL))
 			case PartMethod:
 				m.Write([]byte(http.MethodPost))
 			case PartFormParams:
@@ -294,6 +304,24 @@ func writeFormParams(w hash.Hash, form url.Values) {
 			w.Write([]byte(val))
 		}
 	}
+}
+
+// formEncoded reports whether the request's Content-Type is
+// application/x-www-form-urlencoded.
+func formEncoded(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+// withBodyHash is the URL Twilio requests, and signs, for a JSON body:
+// u with <param>=<hex SHA-256 of body> appended to its query.
+func withBodyHash(u, param string, body []byte) string {
+	sum := sha256.Sum256(body)
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + param + "=" + hex.EncodeToString(sum[:])
 }
 
 // parseMillis parses a Unix time in milliseconds (at most 15 digits) into
