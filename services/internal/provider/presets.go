@@ -39,7 +39,8 @@ var templates = map[string]signature.Template{
 	"linear": {Algorithm: "sha256", Header: "Linear-Signature", Encoding: signature.EncodingHex,
 		BodyTimestamp: "webhookTimestamp", Tolerance: time.Minute,
 		Parts: []signature.Part{{Kind: signature.PartBody}}},
-	// Twilio: X-Twilio-Signature: base64(HMAC-SHA1(auth token, "{url}{sorted form name+value}")).
+	// Twilio: X-Twilio-Signature: base64(HMAC-SHA1(auth token, "{url}{sorted form name+value}"));
+	// a JSON body: "{url}?bodySHA256={hex SHA-256 of the body}" alone (BodyHashParam).
 	"twilio": {Algorithm: "sha1", Header: "X-Twilio-Signature", Encoding: signature.EncodingBase64,
 		Parts: []signature.Part{{Kind: signature.PartURL}, {Kind: signature.PartFormParams}}},
 }
@@ -73,7 +74,7 @@ var Presets = map[string]Preset{
 	"square": {map[string]string{keyScheme: "square", keyEventID: "field:event_id", keyEventType: "field:type",
 		keyKeepHeaders: "X-Square-Hmacsha256-Signature"}},
 	"twilio": {map[string]string{keyScheme: "twilio", keyEventID: "digest",
-		keyEventType: "field:MessageStatus,field:SmsStatus,field:CallStatus", keyContentTypes: "form",
+		keyEventType: "field:MessageStatus,field:SmsStatus,field:CallStatus,field:0.type", keyContentTypes: "form,json",
 		keyKeepHeaders: "X-Twilio-Signature,I-Twilio-Idempotency-Token"}},
 	"gitlab": {map[string]string{keyScheme: "token", keyHeader: "X-Gitlab-Token", keyEventID: "digest",
 		keyEventType: "header:X-Gitlab-Event", keyKeepHeaders: "X-Gitlab-Event,X-Gitlab-Event-UUID,X-Gitlab-Webhook-UUID,X-Gitlab-Instance"}},
@@ -84,7 +85,20 @@ var Presets = map[string]Preset{
 		keyKeepHeaders: "X-Twilio-Email-Event-Webhook-Signature,X-Twilio-Email-Event-Webhook-Timestamp"}},
 	"meta": {map[string]string{keyScheme: "github", keyEventID: "digest", keyEventType: "field:object", keyHandshake: HandshakeMeta,
 		keyKeepHeaders: "X-Hub-Signature-256"}},
+	"x":       {xWebhooks},
+	"twitter": {xWebhooks},
+	// Microsoft Graph change and lifecycle notifications: {"value":[{…,
+	// "clientState":…}]}; POST ?validationToken=… is echoed.
+	"msgraph": {map[string]string{keyScheme: schemeClientState, keyEventID: "digest",
+		keyEventType: "field:value.0.changeType,field:value.0.lifecycleEvent", keyHandshake: HandshakeMSGraph}},
 }
+
+// xWebhooks: X (Twitter) Account Activity webhooks. x-twitter-webhooks-signature:
+// sha256=base64(HMAC-SHA256(consumer secret, body)); the event type is the
+// body's first "*_events" key ("tweet_create_events"), or "user_event".
+var xWebhooks = map[string]string{keyScheme: signature.SchemeHMAC, keyHeader: "X-Twitter-Webhooks-Signature", keyEncoding: "base64",
+	keyPrefix: "sha256=", keyEventID: "digest", keyEventType: "key:*_events,key:user_event", keyHandshake: HandshakeX,
+	keyKeepHeaders: "X-Twitter-Webhooks-Signature"}
 
 // standardWebhooks: Standard Webhooks and Svix (Clerk, Resend, Brex…): the
 // signed webhook-id (or svix-id) is the event id.

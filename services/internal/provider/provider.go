@@ -16,10 +16,11 @@
 //	PROVIDER_<NAME>_SCHEME      none | stripe | github | standard | hmac-sha256 |
 //	                            hmac-sha1 | hmac-sha512 | slack | zoom | paddle |
 //	                            hubspot-v3 | square | twilio | linear | token | basic |
-//	                            discord | sendgrid
+//	                            discord | sendgrid | clientstate
 //	PROVIDER_<NAME>_SECRETS     comma-separated secrets (several = rotation);
 //	                            public keys for discord/sendgrid (and whpk_ keys
-//	                            for standard's v1a), user:password for basic
+//	                            for standard's v1a), user:password for basic,
+//	                            the subscriptions' clientState for clientstate
 //	PROVIDER_<NAME>_TOLERANCE   timestamped schemes: window, Go duration (default 5m)
 //	PROVIDER_<NAME>_HEADER      hmac-*, token: the header carrying the MAC/token
 //	PROVIDER_<NAME>_ENCODING    hmac-*: hex (default) | base64
@@ -30,10 +31,13 @@
 //	                            eventId (the seed's envelope) | id | field:<a.b> |
 //	                            header:<Name> (only a header the scheme signs) |
 //	                            digest (sha256 of the signed bytes)
-//	PROVIDER_<NAME>_EVENT_TYPE  comma-separated sources: field:<a.b> | header:<Name>
+//	PROVIDER_<NAME>_EVENT_TYPE  comma-separated sources: field:<a.b> | header:<Name> |
+//	                            key:<name> or key:*<suffix> (the name of the JSON
+//	                            body's first top-level key that matches)
 //	PROVIDER_<NAME>_CONTENT_TYPES  json (default) | form | text | xml | type/subtype, comma-separated
 //	PROVIDER_<NAME>_KEEP_HEADERS   extra request headers stored with the event
-//	PROVIDER_<NAME>_HANDSHAKE   slack | zoom | discord | meta: answered synchronously
+//	PROVIDER_<NAME>_HANDSHAKE   slack | zoom | discord | meta | x | msgraph: answered
+//	                            synchronously, never queued
 //	PROVIDER_<NAME>_VERIFY_TOKEN   meta: the verify token of GET hub.challenge
 //
 // Anything inconsistent (an unknown PROVIDER_* variable, an unknown scheme,
@@ -73,6 +77,10 @@ const (
 	// covers no delivery id: a replayed delivery is a duplicate whatever
 	// unsigned header it carries.
 	FromDigest
+	// FromKey (event types only): the name of the JSON body's first
+	// top-level key, in the order sent, that equals Name or, when Name
+	// starts with "*", ends with the rest of it (X's "tweet_create_events").
+	FromKey
 )
 
 // Source is one place a value is read from.
@@ -92,6 +100,8 @@ func (s Source) String() string {
 		return "header:" + s.Name
 	case FromDigest:
 		return "digest"
+	case FromKey:
+		return "key:" + s.Name
 	}
 	return "eventId"
 }
@@ -108,6 +118,8 @@ const (
 	HandshakeZoom    = "zoom"    // POST endpoint.url_validation (plainToken → encryptedToken)
 	HandshakeDiscord = "discord" // POST PING (type 1) → PONG
 	HandshakeMeta    = "meta"    // GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…
+	HandshakeX       = "x"       // GET ?crc_token=… → {"response_token":"sha256=<base64 HMAC>"}
+	HandshakeMSGraph = "msgraph" // POST ?validationToken=… → the token as text/plain
 )
 
 // Profile is how one provider's requests are checked and stored.
@@ -130,7 +142,9 @@ type Profile struct {
 	Keep []string
 	// Handshake is one of the Handshake* names, or "".
 	Handshake string
-	// HandshakeKey is Zoom's secret (the encryptedToken key).
+	// HandshakeKey is the key of a handshake's HMAC: Zoom's secret (the
+	// encryptedToken key), X's consumer secret (the CRC response_token key);
+	// the first of SECRETS.
 	HandshakeKey []byte
 	// VerifyToken is Meta's verify token.
 	VerifyToken string
@@ -306,6 +320,8 @@ const (
 	keyVerifyToken   = "VERIFY_TOKEN"
 	schemeHMACSHA1   = "hmac-sha1"
 	schemeHMACSHA512 = "hmac-sha512"
+	// schemeClientState: Microsoft Graph's clientState in every notification.
+	schemeClientState = "clientstate"
 )
 
 // keys, longest first so a suffix match picks the longest key.
@@ -464,6 +480,7 @@ var schemeKeys = map[string][]string{
 	"basic":                  nil,
 	"discord":                nil,
 	"sendgrid":               nil,
+	schemeClientState:        nil,
 }
 
 var commonKeys = []string{keyScheme, keySecrets, keyEventID, keyPreset, keyEventType, keyContentTypes, keyKeepHeaders, keyHandshake, keyVerifyToken}
@@ -615,6 +632,9 @@ func build(name string, explicit map[string]string) (*Profile, error) {
 			t.Tolerance = tolerance
 		}
 		t.URL = endpoint
+		if scheme == "twilio" {
+			t.BodyHashParam = "bodySHA256" // JSON bodies: the URL carries their hash
+		}
 		p.Verifier, err = signature.NewTemplate(raw, t)
 		if scheme == "zoom" {
 			p.HandshakeKey = raw[0]
@@ -645,6 +665,8 @@ func build(name string, explicit map[string]string) (*Profile, error) {
 			keys = append(keys, k)
 		}
 		p.Verifier, err = signature.NewSendGrid(keys)
+	case schemeClientState:
+		p.Verifier, err = signature.NewClientState(raw)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", env(keySecrets), err)
@@ -736,8 +758,25 @@ func build(name string, explicit map[string]string) (*Profile, error) {
 		if len(p.VerifyToken) < 8 {
 			return nil, fmt.Errorf("%s: the meta handshake needs a verify token of at least 8 characters", env(keyVerifyToken))
 		}
+	case HandshakeX:
+		// X's CRC answer is HMAC-SHA256(secret, crc_token) for anyone who
+		// asks, and its POST signature is HMAC-SHA256(secret, body): the
+		// same MAC. A crc_token can never be a JSON object (the ingest
+		// package allows no '{' in it), so deliveries must be JSON objects
+		// and nothing else, or the CRC would sign them.
+		if scheme != signature.SchemeHMAC {
+			return nil, fmt.Errorf("%s: the x handshake answers with the HMAC-SHA256 of the body scheme; set %s=%s", env(keyHandshake), env(keyScheme), signature.SchemeHMAC)
+		}
+		if len(p.MediaTypes) != 1 || p.MediaTypes[0] != MediaJSON {
+			return nil, fmt.Errorf("%s: with the x handshake only JSON bodies are accepted (its answer signs any non-JSON text); set %s=json", env(keyHandshake), env(keyContentTypes))
+		}
+		p.HandshakeKey = raw[0]
+	case HandshakeMSGraph:
+		if scheme != schemeClientState {
+			return nil, fmt.Errorf("%s: the msgraph handshake belongs to Microsoft Graph's clientState; set %s=%s", env(keyHandshake), env(keyScheme), schemeClientState)
+		}
 	default:
-		return nil, fmt.Errorf("%s: %q is not slack, zoom, discord or meta", env(keyHandshake), s[keyHandshake])
+		return nil, fmt.Errorf("%s: %q is not slack, zoom, discord, meta, x or msgraph", env(keyHandshake), s[keyHandshake])
 	}
 	if p.VerifyToken != "" && p.Handshake != HandshakeMeta {
 		return nil, fmt.Errorf("%s is used only with %s=meta", env(keyVerifyToken), env(keyHandshake))
@@ -777,11 +816,13 @@ func parseSources(spec string, ids bool) ([]Source, error) {
 			out = append(out, Source{Kind: FromField, Name: f, Path: strings.Split(f, ".")})
 		case strings.HasPrefix(item, "header:") && validHeader(item[len("header:"):]):
 			out = append(out, Source{Kind: FromHeader, Name: textproto.CanonicalMIMEHeaderKey(item[len("header:"):])})
+		case !ids && strings.HasPrefix(item, "key:") && validKeyPattern(item[len("key:"):]):
+			out = append(out, Source{Kind: FromKey, Name: item[len("key:"):]})
 		default:
 			if ids {
 				return nil, fmt.Errorf("%q is not eventId, id, digest, field:<name> or header:<Header-Name>", item)
 			}
-			return nil, fmt.Errorf("%q is not field:<name> or header:<Header-Name>", item)
+			return nil, fmt.Errorf("%q is not field:<name>, header:<Header-Name>, key:<name> or key:*<suffix>", item)
 		}
 	}
 	if len(out) == 0 {
@@ -811,6 +852,13 @@ func validPath(s string) bool {
 		}
 	}
 	return true
+}
+
+// validKeyPattern: a key name, or "*" followed by a non-empty suffix, of
+// the characters validPath allows (no dots).
+func validKeyPattern(s string) bool {
+	s = strings.TrimPrefix(s, "*")
+	return s != "" && !strings.Contains(s, ".") && validPath(s)
 }
 
 // validName: NAME as used in variable names.

@@ -165,6 +165,15 @@ func TestLoadFailsClosed(t *testing.T) {
 		{"credential kept", []string{"PROVIDER_X_PRESET=gitlab", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_KEEP_HEADERS=X-Gitlab-Token"}, "PROVIDER_X_KEEP_HEADERS"},
 		{"meta without verify token", []string{"PROVIDER_X_PRESET=meta", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_VERIFY_TOKEN"},
 		{"zoom handshake without zoom", []string{"PROVIDER_X_SCHEME=hmac-sha256", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HANDSHAKE=zoom"}, "PROVIDER_X_HANDSHAKE"},
+		{"x handshake on github", []string{"PROVIDER_X_SCHEME=github", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HANDSHAKE=x"}, "PROVIDER_X_HANDSHAKE"},
+		{"x handshake with form bodies", []string{"PROVIDER_X_PRESET=x", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_CONTENT_TYPES=json,form"}, "PROVIDER_X_HANDSHAKE"},
+		{"msgraph handshake on hmac", []string{"PROVIDER_X_SCHEME=hmac-sha256", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HANDSHAKE=msgraph"}, "PROVIDER_X_HANDSHAKE"},
+		{"msgraph without clientState", []string{"PROVIDER_X_PRESET=msgraph"}, "PROVIDER_X_SECRETS"},
+		{"header on msgraph", []string{"PROVIDER_X_PRESET=msgraph", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HEADER=X-Sig"}, "PROVIDER_X_HEADER"},
+		{"unknown handshake", []string{"PROVIDER_X_PRESET=x", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HANDSHAKE=twitter"}, "PROVIDER_X_HANDSHAKE"},
+		{"key source as event id", []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_EVENT_ID=key:id"}, "PROVIDER_X_EVENT_ID"},
+		{"bare key wildcard", []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_EVENT_TYPE=key:*"}, "PROVIDER_X_EVENT_TYPE"},
+		{"dotted key", []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_EVENT_TYPE=key:a.b"}, "PROVIDER_X_EVENT_TYPE"},
 		{"discord key not hex", []string{"PROVIDER_X_PRESET=discord", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_SECRETS"},
 		{"sendgrid key not DER", []string{"PROVIDER_X_PRESET=sendgrid", "PROVIDER_X_SECRETS=topsecret"}, "PROVIDER_X_SECRETS"},
 		{"bad content type", []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_CONTENT_TYPES=yaml"}, "PROVIDER_X_CONTENT_TYPES"},
@@ -341,5 +350,35 @@ func TestPresetsLoad(t *testing.T) {
 				t.Fatalf("preset %s: %+v", name, p)
 			}
 		})
+	}
+}
+
+// The x preset (also spelt twitter) answers X's CRC with the first secret;
+// twilio takes JSON bodies besides form ones; msgraph reads no header.
+func TestNewPresetProfiles(t *testing.T) {
+	r, err := provider.Load([]string{
+		"PROVIDER_X_PRESET=x", "PROVIDER_X_SECRETS=new-secret,old-secret",
+		"PROVIDER_TW_PRESET=twitter", "PROVIDER_TW_SECRETS=s",
+		"PROVIDER_TWILIO_PRESET=twilio", "PROVIDER_TWILIO_SECRETS=s", "PROVIDER_TWILIO_URL=https://h/twilio",
+		"PROVIDER_GRAPH_PRESET=msgraph", "PROVIDER_GRAPH_SECRETS=state-a,state-b",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := r.Lookup("x")
+	tw, _ := r.Lookup("tw")
+	if x.Handshake != provider.HandshakeX || string(x.HandshakeKey) != "new-secret" || tw.Handshake != provider.HandshakeX {
+		t.Errorf("x: handshake %q key %q; twitter: %q", x.Handshake, x.HandshakeKey, tw.Handshake)
+	}
+	if got := x.EventType; len(got) != 2 || got[0].Kind != provider.FromKey || got[0].String() != "key:*_events" {
+		t.Errorf("x event type %v", got)
+	}
+	twilio, _ := r.Lookup("twilio")
+	if !twilio.AcceptsMediaType(provider.MediaForm) || !twilio.AcceptsMediaType(provider.MediaJSON) {
+		t.Errorf("twilio media types %v", twilio.MediaTypes)
+	}
+	graph, _ := r.Lookup("graph")
+	if graph.Handshake != provider.HandshakeMSGraph || len(graph.SignatureHeaders()) != 0 || graph.EventID[0].Kind != provider.FromDigest {
+		t.Errorf("msgraph: %+v", graph)
 	}
 }
