@@ -98,3 +98,45 @@ func (b *body) field(path []string, numbers bool) (v string, ok bool, err error)
 	}
 	return "", false, nil
 }
+
+// firstKey returns the name of the first top-level key of a JSON object
+// body, in the order sent, that equals pattern or, when pattern starts with
+// "*", ends with the rest of it; "" when none does or the body is no
+// object.
+func (b *body) firstKey(pattern string) string {
+	if !b.json {
+		return ""
+	}
+	suffix, wild := strings.CutPrefix(pattern, "*")
+	d := json.NewDecoder(bytes.NewReader(b.raw))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return ""
+		}
+		k, _ := t.(string)
+		if wild && len(k) > len(suffix) && strings.HasSuffix(k, suffix) || !wild && k == pattern {
+			return k
+		}
+		var skip json.RawMessage
+		if d.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+// isJSONObject reports whether a (valid JSON) body is an object.
+func isJSONObject(raw []byte) bool {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c == '{'
+	}
+	return false
+}

@@ -245,6 +245,8 @@ func eventType(prof *provider.Profile, r Request, b *body) string {
 			}
 		case provider.FromField:
 			v, _, _ = b.field(src.Path, true)
+		case provider.FromKey:
+			v = b.firstKey(src.Name)
 		}
 		if v != "" && validEventID(v) {
 			return v

@@ -24,7 +24,8 @@ import (
 // stripe, @octokit/webhooks-methods, standardwebhooks, svix, twilio, square,
 // @paddle/paddle-node-sdk, @hubspot/api-client, @linear/sdk,
 // discord-interactions, @sendgrid/eventwebhook) or, where the provider has
-// none, its documented algorithm and published vectors (Slack's below).
+// none, its documented algorithm and published vectors (Slack's, X's and
+// Standard Webhooks' v1a below; Microsoft Graph's documented notifications).
 // Each: valid, rotation, wrong secret, tampered body, expired timestamp,
 // every signature header missing; and the event id, event type and kept
 // headers of the accepted event.
@@ -51,6 +52,7 @@ func service(t *testing.T, env []string, now func() time.Time) (*ingest.Service,
 }
 
 type presetCase struct {
+	name        string // the subtest; "" = preset
 	preset      string
 	secret      string // as configured; "" for key pairs (discord, sendgrid)
 	other       string // another valid secret, for rotation and wrong-secret
@@ -63,6 +65,13 @@ type presetCase struct {
 	wantKept    []string // headers that must be stored
 	timestamped bool
 	keys        bool
+}
+
+func (c presetCase) label() string {
+	if c.name != "" {
+		return c.name
+	}
+	return c.preset
 }
 
 func digest(body string) string {
@@ -116,6 +125,19 @@ func presetCases() []presetCase {
 			wantType: "meeting.started", wantKept: []string{"X-Zm-Signature"}, timestamped: true},
 		{preset: "shopify", secret: "shpss_secret", other: "shpss_other", body: `{"id":820982911946154508,"email":"TAMPER@example.com"}`,
 			wantKept: []string{"X-Shopify-Hmac-Sha256"}},
+		// X's Account Activity delivery (documented algorithm; X's published
+		// vectors in TestXPublishedVectors).
+		{preset: "x", secret: "x-consumer-secret", other: "x-rotated-secret",
+			body:     `{"for_user_id":"2244994945","tweet_create_events":[{"id_str":"1TAMPER","text":"hi"}]}`,
+			wantType: "tweet_create_events", wantKept: []string{"X-Twitter-Webhooks-Signature"}},
+		// Twilio's JSON bodies (Event Streams): the URL carries bodySHA256.
+		{name: "twilio-json", preset: "twilio", secret: "12345", other: "67890", url: "https://mycompany.com/myapp.php?foo=1&bar=2", contentType: "application/json",
+			body:     `[{"specversion":"1.0","type":"com.twilio.messaging.message.delivered","id":"EZ-TAMPER","data":{}}]`,
+			wantType: "com.twilio.messaging.message.delivered", wantKept: []string{"X-Twilio-Signature"}},
+		// Standard Webhooks' Ed25519 v1a, whpk_ public keys (no library signs
+		// v1a: node:crypto follows the spec; its published vector below).
+		{name: "standard-v1a", preset: "standard", keys: true, id: "msg_v1a_1", body: `{"type":"invoice.paid","data":{"n":"TAMPER"}}`,
+			wantID: "msg_v1a_1", wantType: "invoice.paid", wantKept: []string{"Webhook-Id", "Webhook-Signature"}, timestamped: true},
 	}
 }
 
@@ -134,7 +156,7 @@ func TestPresetsWithProviderLibraries(t *testing.T) {
 	keyOf := map[string][2]keyPair{}
 	for i, j := 0, 0; i < len(cases); i++ {
 		if cases[i].keys {
-			keyOf[cases[i].preset] = [2]keyPair{{pairs[j].Public, pairs[j].Private}, {pairs[j+1].Public, pairs[j+1].Private}}
+			keyOf[cases[i].label()] = [2]keyPair{{pairs[j].Public, pairs[j].Private}, {pairs[j+1].Public, pairs[j+1].Private}}
 			j += 2
 		}
 	}
@@ -149,12 +171,12 @@ func TestPresetsWithProviderLibraries(t *testing.T) {
 	var reqs []map[string]any
 	for _, c := range cases {
 		for _, v := range variants {
-			r := map[string]any{"preset": c.preset, "body": c.body, "url": c.url, "id": c.id}
+			r := map[string]any{"preset": c.preset, "body": c.body, "url": c.url, "id": c.id, "contentType": c.contentType}
 			if !v.at.IsZero() {
 				r["ts"], r["tsMillis"] = v.at.Unix(), v.at.UnixMilli()
 			}
 			if c.keys {
-				k := keyOf[c.preset][v.secret]
+				k := keyOf[c.label()][v.secret]
 				r["public"], r["private"] = k.pub, k.priv
 			} else if v.secret == 0 {
 				r["secret"] = c.secret
@@ -177,14 +199,14 @@ func TestPresetsWithProviderLibraries(t *testing.T) {
 	}
 
 	for i, c := range cases {
-		t.Run(c.preset, func(t *testing.T) {
+		t.Run(c.label(), func(t *testing.T) {
 			valid, other, expired := signed[3*i], signed[3*i+1], signed[3*i+2]
 			if !valid.LibOK {
 				t.Fatalf("%s's library does not accept its own vector: %v", c.preset, valid.Headers)
 			}
 			secret, otherSecret := c.secret, c.other
 			if c.keys {
-				secret, otherSecret = keyOf[c.preset][0].pub, keyOf[c.preset][1].pub
+				secret, otherSecret = keyOf[c.label()][0].pub, keyOf[c.label()][1].pub
 			}
 			env := func(secrets string) []string {
 				e := []string{"PROVIDERS_ALLOWED=p", "PROVIDER_P_PRESET=" + c.preset, "PROVIDER_P_SECRETS=" + secrets}
