@@ -4,8 +4,10 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,11 +24,15 @@ const (
 	slackSecret = "slack-signing-secret"
 	zoomSecret  = "zoom-secret-token"
 	metaToken   = "meatyhamhock"
+	xSecret     = "x-consumer-secret"
+	graphState  = "secretClientValue"
 )
 
 func handshakeServer(t *testing.T, discordPub ed25519.PublicKey) edgeServer {
 	return newEdgeServer(t, []string{
-		"PROVIDERS_ALLOWED=slack,zoom,discord,meta,plain,form,xml",
+		"PROVIDERS_ALLOWED=slack,zoom,discord,meta,plain,form,xml,x,graph",
+		"PROVIDER_X_PRESET=x", "PROVIDER_X_SECRETS=" + xSecret,
+		"PROVIDER_GRAPH_PRESET=msgraph", "PROVIDER_GRAPH_SECRETS=" + graphState,
 		"PROVIDER_SLACK_PRESET=slack", "PROVIDER_SLACK_SECRETS=" + slackSecret,
 		"PROVIDER_ZOOM_PRESET=zoom", "PROVIDER_ZOOM_SECRETS=" + zoomSecret,
 		"PROVIDER_DISCORD_PRESET=discord", "PROVIDER_DISCORD_SECRETS=" + hex.EncodeToString(discordPub),
@@ -157,3 +163,111 @@ func TestContentTypesPerProvider(t *testing.T) {
 }
 
 func jobIDOf(provider, id string) string { return job.ID(provider, id) }
+
+func xSignature(secret, msg string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(msg))
+	return "sha256=" + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// X's CRC as its documentation shows it (GET ?crc_token=…, answered with
+// {"response_token":"sha256=<base64 HMAC-SHA256(consumer secret, token)>"}),
+// and its deliveries (x-twitter-webhooks-signature over the body).
+func TestXCRC(t *testing.T) {
+	srv := handshakeServer(t, make(ed25519.PublicKey, ed25519.PublicKeySize))
+	const token = "9b4507b3-9040-4669-9ca3-6b94edb50553"
+	for _, c := range []struct {
+		name, path string
+		status     int
+		body       string
+	}{
+		{"documented request", "/webhooks/x?crc_token=" + token + "&nonce=MTUxMzk2OTk5", 200, `{"response_token":"` + xSignature(xSecret, token) + `"}`},
+		{"base64 token", "/webhooks/x?crc_token=" + url.QueryEscape("dGVzdA+/=="), 200, `{"response_token":"` + xSignature(xSecret, "dGVzdA+/==") + `"}`},
+		{"no token", "/webhooks/x", 400, ""},
+		{"token with markup", "/webhooks/x?crc_token=%3Cscript%3E", 400, ""},
+		{"token shaped as a JSON object", "/webhooks/x?crc_token=" + url.QueryEscape(`{"a":1}`), 400, ""},
+		{"provider without the preset", "/webhooks/slack?crc_token=" + token, 405, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := srv.pending()
+			w := srv.do(t, http.MethodGet, c.path, nil, "")
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if c.body != "" && (strings.TrimSpace(w.Body.String()) != c.body || w.Header().Get("Content-Type") != "application/json") {
+				t.Errorf("answer %q (%s), want %q as JSON", w.Body, w.Header().Get("Content-Type"), c.body)
+			}
+			if srv.pending() != before {
+				t.Error("a CRC was queued")
+			}
+		})
+	}
+
+	delivery := `{"for_user_id":"2244994945","favorite_events":[{"id":"a7ba59eab0bfcba386f7acedac279542"}]}`
+	for _, c := range []struct {
+		name, body, sig string
+		status          int
+	}{
+		{"delivery", delivery, xSignature(xSecret, delivery), 202},
+		{"delivery signed with another secret", delivery, xSignature("guess", delivery), 401},
+		{"unsigned", delivery, "", 401},
+		// The CRC answer for "12345" is X's signature of the body 12345:
+		// valid JSON, but no object, so refused.
+		{"CRC answer replayed as a delivery", "12345", xSignature(xSecret, "12345"), 400},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := http.Header{}
+			if c.sig != "" {
+				h.Set("X-Twitter-Webhooks-Signature", c.sig)
+			}
+			w := srv.do(t, http.MethodPost, "/webhooks/x", h, c.body)
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if c.status == 202 && !strings.Contains(w.Body.String(), jobIDOf("x", bodyDigest(c.body))) {
+				t.Errorf("jobId not from the body digest: %s", w.Body)
+			}
+		})
+	}
+}
+
+// Microsoft Graph's validation (POST ?validationToken=…, text/plain, no
+// body to speak of) and a notification verified by its clientState.
+func TestMSGraphHTTP(t *testing.T) {
+	srv := handshakeServer(t, make(ed25519.PublicKey, ed25519.PublicKeySize))
+	const token = "Validation: Testing client application reachability for subscription Request-Id: 522a8e7e-096a-494c-aaf1-ac0dcfca45b7"
+	notification := `{"value":[{"subscriptionId":"7f105c7d-2dc5-4530-97cd-4e7ae6534c07","clientState":"` + graphState +
+		`","changeType":"created","resource":"Users/{user_guid}/Messages/{id}","tenantId":"84bd8158-6d4d-4958-8b9f-9d6445542f95"}]}`
+	text := http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+	for _, c := range []struct {
+		name, method, path string
+		h                  http.Header
+		body               string
+		status             int
+		answer             string
+	}{
+		{"documented validation", "POST", "/webhooks/graph?validationToken=" + url.QueryEscape(token), text, "", 200, token},
+		{"validation with a body", "POST", "/webhooks/graph?validationToken=abc", text, "ignored", 200, "abc"},
+		{"control character in the token", "POST", "/webhooks/graph?validationToken=a%0d%0ab", text, "", 400, ""},
+		{"validation to a provider without the preset", "POST", "/webhooks/slack?validationToken=abc", text, "", 415, ""},
+		{"validation to a JSON provider without the preset", "POST", "/webhooks/slack?validationToken=abc", nil, "{}", 401, ""},
+		{"validation by GET", "GET", "/webhooks/graph?validationToken=abc", nil, "", 405, ""},
+		{"notification", "POST", "/webhooks/graph", nil, notification, 202, ""},
+		{"notification with a query", "POST", "/webhooks/graph?tenant=1", nil, strings.Replace(notification, "created", "updated", 1), 202, ""},
+		{"notification with another clientState", "POST", "/webhooks/graph", nil, strings.Replace(notification, graphState, "guessed", 1), 401, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := srv.pending()
+			w := srv.do(t, c.method, c.path, c.h, c.body)
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if c.answer != "" && (w.Body.String() != c.answer || w.Header().Get("Content-Type") != "text/plain; charset=utf-8") {
+				t.Errorf("answer %q (%s), want %q as text/plain", w.Body, w.Header().Get("Content-Type"), c.answer)
+			}
+			if queued := srv.pending() != before; queued != (c.status == 202) {
+				t.Errorf("queued: %v", queued)
+			}
+		})
+	}
+}

@@ -104,6 +104,9 @@ func (s *server) label(provider string) string {
 // request costs no body buffer.
 func (s *server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	provider := r.PathValue("provider")
+	if r.URL.RawQuery != "" && s.validation(w, r, provider) {
+		return
+	}
 	if err := s.precheck(provider, r); err != nil {
 		if r.ContentLength != 0 {
 			// The body was not read: do not wait for it to reuse the
@@ -162,6 +165,35 @@ func (s *server) handleVerification(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResponse(w, resp)
+}
+
+// postValidator is implemented by an acceptor that answers POST validation
+// requests (Microsoft Graph's ?validationToken=…).
+type postValidator interface {
+	Validation(provider string, q url.Values) (*ingest.Response, error)
+}
+
+// validation answers a POST validation request and reports whether it did;
+// false: the request is a delivery. Only requests with a query get here,
+// so ordinary deliveries do not parse one.
+func (s *server) validation(w http.ResponseWriter, r *http.Request, provider string) bool {
+	v, ok := s.ingest.(postValidator)
+	if !ok {
+		return false
+	}
+	resp, err := v.Validation(provider, r.URL.Query())
+	if resp == nil && err == nil {
+		return false
+	}
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close") // the body is not read
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return true
+	}
+	writeResponse(w, resp)
+	return true
 }
 
 // writeResponse sends a handshake answer.
