@@ -134,14 +134,3 @@ func noCaseDifferential(t *testing.T, b []byte) {
 		}
 	}
 }
-
-func BenchmarkCheck(b *testing.B) {
-	body := []byte(`{"provider":"stripe","eventId":"bench-1","timestamp":"2026-11-29T10:00:00Z","data":{"type":"payment.succeeded","amount":4242,"currency":"eur"}}`)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := jsonguard.Check(body, 0); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

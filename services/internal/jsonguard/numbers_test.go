@@ -71,11 +71,14 @@ func TestCheckNumbersAgreesWithPostgres(t *testing.T) {
 }
 
 func BenchmarkCheckNumbers(b *testing.B) {
-	body := []byte(`{"eventId":"evt-1","timestamp":"2026-01-01T00:00:00Z","data":{"amount":4200,"rate":0.125,"items":[1,2,3,4,5,6,7,8,9,10]}}`)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if err := jsonguard.CheckNumbers(body); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range benchBodies(b) {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.body)))
+			for b.Loop() {
+				if err := jsonguard.CheckNumbers(c.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
