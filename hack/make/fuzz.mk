@@ -10,6 +10,7 @@ FUZZ_TARGETS := \
 	./services/internal/signature:FuzzParseHMACHeader \
 	./services/internal/signature:FuzzVerify \
 	./services/internal/jsonguard:FuzzCheck \
+	./services/internal/jsonguard:FuzzCheckAgreesWithValid \
 	./services/internal/job:FuzzDecode \
 	./services/internal/ingest:FuzzDecodeEnvelope \
 	./services/internal/ingest:FuzzValidFastPath \

@@ -146,16 +146,15 @@ func (s *Service) Accept(ctx context.Context, r Request) (Result, error) {
 	b := body{raw: r.Body, json: job.IsJSONMediaType(mt), form: mt == provider.MediaForm}
 	switch {
 	case b.json:
+		// One JSON value that PostgreSQL's jsonb stores as it is: anything
+		// else (trailing bytes, a bare word, 1e1000000, \u0000) would be
+		// queued, then refused by the insert and become a dead letter.
 		if err := jsonguard.Check(r.Body, jsonguard.DefaultMaxDepth); err != nil {
 			var gerr *jsonguard.Error
 			if errors.As(err, &gerr) && gerr.Field != "" {
-				return Result{}, &InvalidError{Detail: "the body repeats a key", Fields: map[string]string{gerr.Field: gerr.Reason}}
+				return Result{}, &InvalidError{Detail: fmt.Sprintf("the body repeats a top-level key (at byte %d)", gerr.Offset),
+					Fields: map[string]string{gerr.Field: gerr.Reason}}
 			}
-			return Result{}, &InvalidError{Detail: err.Error()}
-		}
-		// A number PostgreSQL's jsonb cannot hold (1e1000000) would be
-		// accepted, then refused by the insert: refuse it here, precisely.
-		if err := jsonguard.CheckNumbers(r.Body); err != nil {
 			return Result{}, &InvalidError{Detail: err.Error()}
 		}
 	case b.form:

@@ -53,6 +53,7 @@ func TestCheck(t *testing.T) {
 		{"case variant among many keys", manyKeys(40, -1)[:len(manyKeys(40, -1))-1] + `,"KXX":2}`, "KXX", true},
 		{"distinct keys differing beyond case", `{"ab":1,"aB1":2,"a_b":3}`, "", false},
 		{"many keys no dup", manyKeys(100, -1), "", false},
+		{"empty key twice", `{"":1,"":2}`, "(empty key)", true},
 		{"many keys dup", manyKeys(100, 77), "k", true},
 		{"invalid utf-8 in string", "{\"a\":\"\xff\"}", "", true},
 		{"invalid utf-8 outside", "{\"a\":1}\xc3", "", true},
@@ -108,7 +109,7 @@ func FuzzCheck(f *testing.F) {
 			// A reported duplicate must really be one for Go's decoder too.
 			var m map[string]json.RawMessage
 			if json.Unmarshal(b, &m) == nil && json.Valid(b) {
-				if _, ok := m[gerr.Field]; !ok && len(gerr.Field) < 64 && gerr.Field != "(key)" {
+				if _, ok := m[gerr.Field]; !ok && len(gerr.Field) < 64 && gerr.Field != "(key)" && gerr.Field != "(empty key)" {
 					t.Fatalf("duplicate %q reported but not a key", gerr.Field)
 				}
 			}

@@ -1,5 +1,7 @@
 package jsonguard
 
+import "fmt"
+
 // PostgreSQL's jsonb stores every JSON number as a numeric, which refuses
 // ("value overflows numeric format") a number whose most significant digit
 // lies 131,072 or more places before the decimal point, a number written
@@ -16,43 +18,17 @@ const (
 	expDigitsCap      = 1_000_000_000_000
 )
 
-// CheckNumbers returns an *Error naming the first number in b that
-// PostgreSQL's jsonb cannot store, nil otherwise. Like Check it is not a
-// validator: b is assumed to be JSON, and strings are skipped.
-func CheckNumbers(b []byte) error {
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-		case c == '-' || ('0' <= c && c <= '9'):
-			j := i
-			for j < len(b) && isNumberByte(b[j]) {
-				j++
-			}
-			if !numberFits(b[i:j]) {
-				n := b[i:j]
-				if len(n) > maxNumberEcho {
-					n = append(n[:maxNumberEcho:maxNumberEcho], "..."...)
-				}
-				return &Error{Reason: "the number " + string(n) + " is outside the range PostgreSQL can store " +
-					"(at most 131072 digits before the decimal point and 16383 after)"}
-			}
-			i = j - 1
-		}
+// numberError names a number numeric cannot hold; off is where it starts.
+func numberError(n []byte, off int) error {
+	if len(n) > maxNumberEcho {
+		n = append(n[:maxNumberEcho:maxNumberEcho], "..."...)
 	}
-	return nil
+	return &Error{Offset: off, Reason: fmt.Sprintf("the number %s is outside the range PostgreSQL can store "+
+		"(at most 131072 digits before the decimal point and 16383 after), at byte %d", n, off)}
 }
 
-func isNumberByte(c byte) bool {
-	return '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
-}
-
-// numberFits reports whether the JSON number n is within numeric's range.
-// A malformed number is left to the decoder (true).
+// numberFits reports whether the JSON number n (well-formed: Check has
+// scanned it) is within numeric's range.
 func numberFits(n []byte) bool {
 	if len(n) > 0 && n[0] == '-' {
 		n = n[1:]
@@ -89,7 +65,7 @@ func numberFits(n []byte) bool {
 		}
 	}
 	if i != len(n) || len(intPart) == 0 {
-		return true // not a JSON number: the decoder says so
+		return true // not a JSON number: not reached from Check
 	}
 	if exp >= pgMaxExponent || exp <= -pgMaxExponent {
 		return false

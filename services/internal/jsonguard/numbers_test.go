@@ -3,6 +3,7 @@ package jsonguard_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -34,19 +35,20 @@ var numberCases = []struct {
 
 func TestCheckNumbers(t *testing.T) {
 	for _, c := range numberCases {
-		for _, body := range []string{`[` + c.n + `]`, `{"eventId":"x","data":{"a":[1,` + c.n + `]}}`, c.n} {
-			err := jsonguard.CheckNumbers([]byte(body))
+		for _, body := range []string{`[` + c.n + `]`, `{"eventId":"x","data":{"a":[1,` + c.n + `]}}`, c.n, " " + c.n + "\n"} {
+			err := jsonguard.Check([]byte(body), 0)
 			if (err == nil) != c.ok {
-				t.Errorf("CheckNumbers(%.60s) = %v, want ok=%v", body, err, c.ok)
+				t.Errorf("Check(%.60s) = %v, want ok=%v", body, err, c.ok)
 			}
 			var gerr *jsonguard.Error
-			if err != nil && (!errors.As(err, &gerr) || gerr.Field != "" || len(err.Error()) > 200) {
-				t.Errorf("CheckNumbers(%.60s) = %q: want an *Error without Field, short", body, err)
+			if err != nil && (!errors.As(err, &gerr) || gerr.Field != "" || len(err.Error()) > 200 ||
+				gerr.Offset != strings.Index(body, c.n) || !strings.HasSuffix(gerr.Reason, fmt.Sprintf(", at byte %d", gerr.Offset))) {
+				t.Errorf("Check(%.60s) = %q: want an *Error without Field, short, at the number's offset %d", body, err, strings.Index(body, c.n))
 			}
 		}
 	}
 	// Numbers inside strings are text.
-	if err := jsonguard.CheckNumbers([]byte(`{"a":"1e1000000","b\"1e1000000":"x\\"}`)); err != nil {
+	if err := jsonguard.Check([]byte(`{"a":"1e1000000","b\"1e1000000":"x\\"}`), 0); err != nil {
 		t.Errorf("a number inside a string was refused: %v", err)
 	}
 }
@@ -63,22 +65,9 @@ func TestCheckNumbersAgreesWithPostgres(t *testing.T) {
 	for _, c := range numberCases {
 		var s string
 		pgErr := conn.QueryRow(ctx, `select ($1::text)::jsonb::text`, "["+c.n+"]").Scan(&s)
-		guardOK := jsonguard.CheckNumbers([]byte("["+c.n+"]")) == nil
+		guardOK := jsonguard.Check([]byte("["+c.n+"]"), 0) == nil
 		if (pgErr == nil) != guardOK {
-			t.Errorf("%.60s: PostgreSQL err = %v, CheckNumbers ok = %v", c.n, pgErr, guardOK)
+			t.Errorf("%.60s: PostgreSQL err = %v, Check ok = %v", c.n, pgErr, guardOK)
 		}
-	}
-}
-
-func BenchmarkCheckNumbers(b *testing.B) {
-	for _, c := range benchBodies(b) {
-		b.Run(c.name, func(b *testing.B) {
-			b.SetBytes(int64(len(c.body)))
-			for b.Loop() {
-				if err := jsonguard.CheckNumbers(c.body); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
