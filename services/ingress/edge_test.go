@@ -316,6 +316,58 @@ func TestHostileJSONIsRefused(t *testing.T) {
 	}
 }
 
+// TestInvalidJSONIsRefused: a body that is not one JSON text gets a 400
+// problem naming what is wrong and its byte offset, also when it is
+// correctly signed for GitHub, whose event id is the body's digest and
+// which reads no body field (before, such a body was queued and failed at
+// PostgreSQL's jsonb, a dead letter).
+func TestInvalidJSONIsRefused(t *testing.T) {
+	srv := newEdgeServer(t, edgeEnv(), nil)
+	for _, c := range []struct {
+		name, body, detail string
+	}{
+		{"empty body", ``, "expected a value at byte 0, found the end of the body (the body is empty or only whitespace)"},
+		{"bare word", `challenge_string`, "expected a value (object, array, string, number, true, false or null) at byte 0, found 'c'"},
+		{"trailing garbage", `{"a":1} trailing`, "expected the end of the body after the top-level value (a body is one JSON value) at byte 8, found 't'"},
+		{"unterminated array", `[1,2`, "expected ',' or ']' at byte 4, found the end of the body (an array is not closed)"},
+		{"unterminated object", `{"a":{}`, "expected ',' or '}' at byte 7, found the end of the body (an object is not closed)"},
+		{"missing comma", `{"a":1 "b":2}`, `expected ',' or '}' after an object member at byte 7, found '"'`},
+		{"missing colon", `{"a" 1}`, "expected ':' after an object key at byte 5, found '1'"},
+		{"leading zero", `{"n":0123}`, "the number at byte 5 has a leading zero"},
+		{"NaN", `{"n":NaN}`, "expected a value (object, array, string, number, true, false or null) at byte 5, found 'N'"},
+		{"single quotes", `{'a':1}`, `expected a double-quoted object key at byte 1, found '\''`},
+	} {
+		for _, to := range []struct {
+			provider string
+			h        http.Header
+		}{
+			{"github", http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, c.body)}, "X-Github-Event": {"push"}}},
+			{"plain", nil},
+		} {
+			t.Run(c.name+" to "+to.provider, func(t *testing.T) {
+				w := srv.do(t, http.MethodPost, "/webhooks/"+to.provider, to.h, c.body)
+				if w.Code != 400 {
+					t.Fatalf("status %d, want 400: %s", w.Code, w.Body)
+				}
+				p := decodeProblem(t, w)
+				if want := "the body is not valid JSON: " + c.detail; p.Type != typeInvalid || p.Status != 400 || p.Detail != want {
+					t.Errorf("problem %+v, want type %s, detail %q", p, typeInvalid, want)
+				}
+				if srv.pending() != 0 {
+					t.Error("queued")
+				}
+			})
+		}
+	}
+	// The same signing, a valid body: accepted (so the 400s above are the
+	// body's, not the signature's).
+	body := `{"a":1}`
+	h := http.Header{"X-Hub-Signature-256": {"sha256=" + hexMAC(githubSecret, body)}}
+	if w := srv.do(t, http.MethodPost, "/webhooks/github", h, body); w.Code != 202 || srv.pending() != 1 {
+		t.Fatalf("valid GitHub body: %d %s, pending %d", w.Code, w.Body, srv.pending())
+	}
+}
+
 var securityHeaders = map[string]string{
 	"X-Content-Type-Options":  "nosniff",
 	"X-Frame-Options":         "DENY",
