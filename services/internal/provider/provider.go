@@ -138,12 +138,6 @@ type Profile struct {
 	secrets int
 }
 
-// Native reports whether the body is the provider's own rather than the
-// seed's envelope.
-func (p *Profile) Native() bool {
-	return len(p.EventID) != 1 || p.EventID[0].Kind != FromEnvelope
-}
-
 // AcceptsMediaType reports whether the profile takes bodies of media type mt
 // (lower-case, no parameters).
 func (p *Profile) AcceptsMediaType(mt string) bool {

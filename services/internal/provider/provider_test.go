@@ -24,7 +24,7 @@ func TestLoadEmpty(t *testing.T) {
 	}
 	for _, name := range []string{"stripe", "github", "any-provider_1"} {
 		p, ok := r.Lookup(name)
-		if !ok || p != provider.Default || p.Verifier != nil || p.Native() {
+		if !ok || p != provider.Default || p.Verifier != nil || len(p.EventID) != 1 || p.EventID[0].Kind != provider.FromEnvelope {
 			t.Errorf("Lookup(%q) = %+v, %v; want the default envelope profile", name, p, ok)
 		}
 	}
