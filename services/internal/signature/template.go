@@ -91,11 +91,8 @@ type TemplateVerifier struct {
 
 // NewTemplate returns a verifier for t under the given secrets.
 func NewTemplate(secrets [][]byte, t Template) (*TemplateVerifier, error) {
-	if len(secrets) == 0 {
-		return nil, errNoSecrets
-	}
-	if len(secrets) > maxSecrets {
-		return nil, errTooManySecrets
+	if err := checkCount(len(secrets)); err != nil {
+		return nil, err
 	}
 	v := &TemplateVerifier{t: t}
 	switch t.Algorithm {
@@ -111,7 +108,7 @@ func NewTemplate(secrets [][]byte, t Template) (*TemplateVerifier, error) {
 	if t.Encoding != EncodingHex && t.Encoding != EncodingBase64 {
 		return nil, errors.New("signature: encoding must be hex or base64")
 	}
-	if !validHeaderName(t.Header) || (t.TimestampHeader != "" && !validHeaderName(t.TimestampHeader)) {
+	if !ValidHeaderName(t.Header) || (t.TimestampHeader != "" && !ValidHeaderName(t.TimestampHeader)) {
 		return nil, errors.New("signature: invalid header name")
 	}
 	v.t.Header = textproto.CanonicalMIMEHeaderKey(t.Header)
