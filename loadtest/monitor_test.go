@@ -10,6 +10,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// wantValues checks the sum of each family's series (0: a missing family).
+func wantValues(t *testing.T, s samples, want map[string]float64) {
+	t.Helper()
+	for name, v := range want {
+		if got := s.value(name); got != v {
+			t.Errorf("%s = %v, want %v", name, got, v)
+		}
+	}
+}
+
 // The runner reads what client_golang serves, as the binaries do.
 func TestScrapeClientGolang(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -34,15 +44,7 @@ func TestScrapeClientGolang(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.value("webhook_accepted_total"); got != 7 {
-		t.Errorf("accepted = %v, want 7 (both series)", got)
-	}
-	if got := s.value("process_resident_memory_bytes"); got != 24e6 {
-		t.Errorf("rss = %v", got)
-	}
-	if got := s.value("no_such_metric"); got != 0 {
-		t.Errorf("a missing metric = %v, want 0", got)
-	}
+	wantValues(t, s, map[string]float64{"webhook_accepted_total": 7, "process_resident_memory_bytes": 24e6, "no_such_metric": 0})
 	_, _, b := s.histogram("webhook_end_to_end_seconds")
 	if len(b) != 3 || b[0.005] != 10 || b[0.01] != 30 || b[math.Inf(1)] != 40 {
 		t.Errorf("buckets = %v, want 0.005:10 0.01:30 +Inf:40", b)
@@ -65,15 +67,8 @@ webhook_accepted_total{provider="b"} 4 1700000000000
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.value("process_cpu_seconds_total"); got != 12.5 {
-		t.Errorf("cpu = %v", got)
-	}
-	if got := s.value("process_resident_memory_bytes"); got != 24e6 {
-		t.Errorf("rss = %v", got)
-	}
-	if got := s.value("webhook_accepted_total"); got != 7 {
-		t.Errorf("accepted = %v (a sample with a timestamp must parse)", got)
-	}
+	// webhook_accepted_total: one of its samples carries a timestamp.
+	wantValues(t, s, map[string]float64{"process_cpu_seconds_total": 12.5, "process_resident_memory_bytes": 24e6, "webhook_accepted_total": 7})
 	if _, err := parseExposition(strings.NewReader("webhook_accepted_total{provider=\"a} 3\n")); err == nil {
 		t.Error("a malformed exposition parsed")
 	}
