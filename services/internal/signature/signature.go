@@ -185,8 +185,11 @@ func single(h http.Header, canonicalKey string) (string, error) {
 
 // parseUnix parses a positive decimal count of seconds (at most 12 digits,
 // which covers dates until the year 33658) without allocating.
-func parseUnix(s string) (int64, bool) {
-	if len(s) == 0 || len(s) > 12 {
+func parseUnix(s string) (int64, bool) { return parseDigits(s, 12) }
+
+// parseDigits parses 1 to maxDigits decimal digits without allocating.
+func parseDigits(s string, maxDigits int) (int64, bool) {
+	if len(s) == 0 || len(s) > maxDigits {
 		return 0, false
 	}
 	var n int64

@@ -296,16 +296,6 @@ func writeFormParams(w hash.Hash, form url.Values) {
 // parseMillis parses a Unix time in milliseconds (at most 15 digits) into
 // seconds.
 func parseMillis(s string) (int64, bool) {
-	if len(s) > 15 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n / 1000, len(s) > 0
+	n, ok := parseDigits(s, 15)
+	return n / 1000, ok
 }
