@@ -13,8 +13,8 @@
 #   hack/images.sh list      what `bases` covers, one "name<TAB>stand-in" a line
 #
 # On a machine that can pull, every image is the real one and nothing here
-# changes the build. The stand-ins (see hack/README-images.md in the README's
-# deploy section):
+# changes the build. The stand-ins (see "Containers on a machine that cannot
+# pull" in the top-level README):
 #   golang:<GO_VERSION>-bookworm    Debian bookworm (debootstrap, minbase, from
 #                                   the machine's own apt mirror) + the Go
 #                                   toolchain the Go module proxy serves

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +16,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -86,7 +88,7 @@ func (m *monitor) sampleRSS() {
 			continue
 		}
 		m.mu.Lock()
-		m.peakRSS[name] = max(m.peakRSS[name], v.sum("process_resident_memory_bytes", nil))
+		m.peakRSS[name] = max(m.peakRSS[name], v.value("process_resident_memory_bytes"))
 		m.mu.Unlock()
 	}
 }
@@ -100,7 +102,7 @@ func (m *monitor) cpuNow() map[string]float64 {
 			fmt.Fprintf(os.Stderr, "loadtest: %s metrics: %v\n", name, err)
 			continue
 		}
-		cpu[name] = v.sum("process_cpu_seconds_total", nil)
+		cpu[name] = v.value("process_cpu_seconds_total")
 	}
 	if s, err := redisCPU(m.cfg); err == nil {
 		cpu["redis"] = s
@@ -275,7 +277,8 @@ func (m *monitor) taskEvents() [2]float64 {
 	if err != nil {
 		return [2]float64{}
 	}
-	return [2]float64{v.sum("webhook_task_events_count", nil), v.sum("webhook_task_events_sum", nil)}
+	count, sum, _ := v.histogram("webhook_task_events")
+	return [2]float64{count, sum}
 }
 
 func secs(s float64) string {
@@ -293,7 +296,8 @@ func (m *monitor) e2eBuckets() map[float64]float64 {
 	if err != nil {
 		return nil
 	}
-	return v.buckets("webhook_end_to_end_seconds_bucket")
+	_, _, b := v.histogram("webhook_end_to_end_seconds")
+	return b
 }
 
 // quantile interpolates the q-quantile of cumulative histogram buckets (le
@@ -326,41 +330,45 @@ func quantile(b map[float64]float64, q float64) float64 {
 	return prevLE
 }
 
-// samples is a parsed Prometheus text exposition: one entry per series.
-type samples []struct {
-	name   string
-	labels string
-	value  float64
-}
+// samples is a parsed Prometheus text exposition, by metric family name.
+type samples map[string]*dto.MetricFamily
 
-func (s samples) sum(name string, match func(labels string) bool) float64 {
+// value is the sum of a counter, gauge or untyped family's series (0 when
+// the family is missing).
+func (s samples) value(name string) float64 {
 	t := 0.0
-	for _, x := range s {
-		if x.name == name && (match == nil || match(x.labels)) {
-			t += x.value
+	for _, m := range s[name].GetMetric() {
+		switch {
+		case m.Counter != nil:
+			t += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			t += m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			t += m.GetUntyped().GetValue()
 		}
 	}
 	return t
 }
 
-func (s samples) buckets(name string) map[float64]float64 {
-	b := map[float64]float64{}
-	for _, x := range s {
-		if x.name != name {
+// histogram sums a histogram family's series: observation count and sum,
+// and the cumulative buckets (upper bound → count, +Inf included).
+func (s samples) histogram(name string) (count, sum float64, buckets map[float64]float64) {
+	buckets = map[float64]float64{}
+	for _, m := range s[name].GetMetric() {
+		h := m.GetHistogram()
+		if h == nil {
 			continue
 		}
-		_, rest, ok := strings.Cut(x.labels, `le="`)
-		if !ok {
-			continue
+		count += float64(h.GetSampleCount()) + h.GetSampleCountFloat()
+		sum += h.GetSampleSum()
+		for _, b := range h.GetBucket() {
+			buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount()) + b.GetCumulativeCountFloat()
 		}
-		v, _, _ := strings.Cut(rest, `"`)
-		le, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			continue
-		}
-		b[le] += x.value
 	}
-	return b
+	if len(buckets) > 0 {
+		buckets[math.Inf(1)] = count
+	}
+	return count, sum, buckets
 }
 
 var scrapeClient = &http.Client{Timeout: 5 * time.Second}
@@ -390,43 +398,8 @@ func scrapeOnce(url string) (samples, error) {
 }
 
 func parseExposition(r io.Reader) (samples, error) {
-	var s samples
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		var name, labels, rest string
-		if i := strings.IndexByte(line, '{'); i >= 0 {
-			j := strings.LastIndexByte(line, '}')
-			if j < i {
-				continue
-			}
-			name, labels, rest = line[:i], line[i+1:j], line[j+1:]
-		} else {
-			var ok bool
-			name, rest, ok = strings.Cut(line, " ")
-			if !ok {
-				continue
-			}
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		s = append(s, struct {
-			name   string
-			labels string
-			value  float64
-		}{name, labels, v})
-	}
-	return s, sc.Err()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(r)
 }
 
 // redisCPU is Redis's own CPU seconds (main thread and children).

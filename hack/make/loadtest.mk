@@ -7,7 +7,7 @@ LOADTEST_ARGS ?=
 LOADTEST_STACK = -ingress-metrics http://127.0.0.1:9090/metrics -worker-metrics http://127.0.0.1:9091/metrics
 
 .PHONY: loadtest loadtest-smoke loadtest-ci
-loadtest: ## the seed's k6 profile (500 VUs, 5 min) against `make run`'s stack, then audit rows == accepted
+loadtest: ## the reference k6 profile (loadtest/k6/seed.js: 500 VUs, 5 min) against `make run`'s stack, then audit rows == accepted
 	go run ./loadtest -profile seed $(LOADTEST_STACK) $(LOADTEST_ARGS)
 
 loadtest-smoke: ## 20 s version of `make loadtest` against `make run`'s stack

@@ -92,7 +92,8 @@ func component(values, c string) string {
 }
 
 // TestChartRender renders every values file, decodes every object strictly
-// and checks what the issue requires of the chart.
+// and checks what every rendering must hold: names, deployments, autoscaling,
+// PDBs, services, ingress, pod security and the migration Job.
 func TestChartRender(t *testing.T) {
 	cases := valuesCases(t)
 	for _, name := range sortedKeys(cases) {

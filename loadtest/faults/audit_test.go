@@ -149,8 +149,9 @@ func (s *Stack) WaitDrained(provider string, accepted int, timeout time.Duration
 	return time.Since(start)
 }
 
-// requireClean fails the test unless the audit is exact, and logs it in the
-// form the issue asks for.
+// requireClean fails the test unless the audit is exact, and logs it as one
+// "AUDIT <test>: accepted = …, rows = …, lost = …, duplicates = …" line, the
+// form this package's README.md quotes in its results.
 func requireClean(t *testing.T, a Audit) {
 	t.Helper()
 	t.Logf("AUDIT %s: %s", t.Name(), a)

@@ -18,11 +18,11 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "webhook_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+			Name: "webhook_http_requests_total", Help: "HTTP answers on HTTP_ADDR (all but GET /health) by route pattern (other: answered before routing) and status code.",
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "webhook_http_request_duration_seconds",
-			Help:    "Time to answer an HTTP request, by route pattern.",
+			Help:    "Time to answer an HTTP request on HTTP_ADDR (all but GET /health), by route pattern (other: answered before routing).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -180,3 +180,13 @@ Call with (dict "grace" N "preStop" N "drain" N "shutdown" N "component" "x").
 {{- fail (printf "%s.terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + shutdownTimeoutSeconds (%d)" .component (int .grace) (int $need)) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Redis LIST holding the pending tasks of the one asynq queue both binaries
+use, "webhooks" (job.Queue in services/internal/job/job.go; not configurable).
+services/internal/queue's TestChartPendingList enqueues a task and checks it
+lands in this list.
+*/}}
+{{- define "webhook-ingestor.pendingList" -}}
+asynq:{webhooks}:pending
+{{- end }}

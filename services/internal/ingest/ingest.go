@@ -92,6 +92,7 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	providers *provider.Registry
+	outage    outageLog
 }
 
 // Option configures a Service.
@@ -109,7 +110,8 @@ func WithProviders(r *provider.Registry) Option {
 }
 
 // WithClock sets the clock signatures' timestamps are checked against
-// (tests replaying providers' published vectors).
+// (tests replaying providers' published vectors), also used to space the
+// enqueue outage log lines.
 func WithClock(now func() time.Time) Option {
 	return func(s *Service) { s.now = now }
 }
@@ -182,9 +184,10 @@ func (s *Service) Accept(ctx context.Context, r Request) (Result, error) {
 	}
 	jobID, dup, err := s.queue.Enqueue(ctx, e)
 	if err != nil {
-		s.log.ErrorContext(ctx, "enqueue failed", "provider", e.Provider, "err", err)
+		s.outage.failed(ctx, s.log, s.now(), e.Provider, err)
 		return Result{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	s.outage.succeeded(ctx, s.log, s.now)
 	return Result{JobID: jobID, Duplicate: dup}, nil
 }
 

@@ -17,12 +17,14 @@
 //	                            hmac-sha1 | hmac-sha512 | slack | zoom | paddle |
 //	                            hubspot-v3 | square | twilio | linear | token | basic |
 //	                            discord | sendgrid | clientstate
-//	PROVIDER_<NAME>_SECRETS     comma-separated secrets (several = rotation);
+//	PROVIDER_<NAME>_SECRETS     comma-separated secrets (several = rotation, at
+//	                            most signature.MaxSecrets);
 //	                            public keys for discord/sendgrid (and whpk_ keys
 //	                            for standard's v1a), user:password for basic,
 //	                            the subscriptions' clientState for clientstate
 //	PROVIDER_<NAME>_TOLERANCE   timestamped schemes: window, Go duration (default 5m)
 //	PROVIDER_<NAME>_HEADER      hmac-*, token: the header carrying the MAC/token
+//	                            (every header name: signature.ValidHeaderName)
 //	PROVIDER_<NAME>_ENCODING    hmac-*: hex (default) | base64
 //	PROVIDER_<NAME>_PREFIX      hmac-*: text before the MAC, e.g. "sha256="
 //	PROVIDER_<NAME>_URL         square, twilio, hubspot-v3: the endpoint's public
@@ -150,12 +152,6 @@ type Profile struct {
 	VerifyToken string
 
 	secrets int
-}
-
-// Native reports whether the body is the provider's own rather than the
-// seed's envelope.
-func (p *Profile) Native() bool {
-	return len(p.EventID) != 1 || p.EventID[0].Kind != FromEnvelope
 }
 
 // AcceptsMediaType reports whether the profile takes bodies of media type mt
@@ -553,6 +549,9 @@ func build(name string, explicit map[string]string) (*Profile, error) {
 		}
 	} else if len(secrets) == 0 {
 		return nil, fmt.Errorf("%s: scheme %s needs at least one secret", env(keySecrets), scheme)
+	} else if len(secrets) > signature.MaxSecrets {
+		return nil, fmt.Errorf("%s: %d secrets given, at most %d are allowed (rotation needs two or three)",
+			env(keySecrets), len(secrets), signature.MaxSecrets)
 	}
 
 	tolerance := signature.DefaultTolerance
@@ -615,8 +614,8 @@ func build(name string, explicit map[string]string) (*Profile, error) {
 		if enc != signature.EncodingHex && enc != signature.EncodingBase64 {
 			return nil, fmt.Errorf("%s: %q is not hex or base64", env(keyEncoding), s[keyEncoding])
 		}
-		if !validHeader(header) {
-			return nil, fmt.Errorf("%s: %q is not a valid header name", env(keyHeader), header)
+		if !signature.ValidHeaderName(header) {
+			return nil, errHeaderName(env(keyHeader), header)
 		}
 		if scheme == signature.SchemeHMAC {
 			p.Verifier, err = signature.NewHMAC(raw, header, enc, s[keyPrefix])
@@ -643,6 +642,9 @@ func build(name string, explicit map[string]string) (*Profile, error) {
 		header := strings.TrimSpace(s[keyHeader])
 		if scheme == "token" && header == "" {
 			return nil, fmt.Errorf("%s: scheme token needs the header carrying the token", env(keyHeader))
+		}
+		if scheme == "token" && !signature.ValidHeaderName(header) {
+			return nil, errHeaderName(env(keyHeader), header)
 		}
 		p.Verifier, err = signature.NewToken(raw, header, scheme == "basic")
 	case "discord":
@@ -719,7 +721,7 @@ func build(name string, explicit map[string]string) (*Profile, error) {
 		case "":
 		default:
 			t, sub, ok := strings.Cut(m, "/")
-			if !ok || !validHeader(t) || !validHeader(sub) {
+			if !ok || !signature.ValidHeaderName(t) || !signature.ValidHeaderName(sub) { // RFC 9110: both are tokens
 				return nil, fmt.Errorf("%s: %q is not json, form, text, xml or a media type", env(keyContentTypes), m)
 			}
 			p.MediaTypes = append(p.MediaTypes, m)
@@ -734,8 +736,8 @@ func build(name string, explicit map[string]string) (*Profile, error) {
 		if h = strings.TrimSpace(h); h == "" {
 			continue
 		}
-		if !validHeader(h) {
-			return nil, fmt.Errorf("%s: %q is not a header name", env(keyKeepHeaders), h)
+		if !signature.ValidHeaderName(h) {
+			return nil, errHeaderName(env(keyKeepHeaders), h)
 		}
 		h = textproto.CanonicalMIMEHeaderKey(h)
 		if credentialHeader(h, p.Verifier) {
@@ -814,7 +816,7 @@ func parseSources(spec string, ids bool) ([]Source, error) {
 		case strings.HasPrefix(item, "field:") && validPath(item[len("field:"):]):
 			f := item[len("field:"):]
 			out = append(out, Source{Kind: FromField, Name: f, Path: strings.Split(f, ".")})
-		case strings.HasPrefix(item, "header:") && validHeader(item[len("header:"):]):
+		case strings.HasPrefix(item, "header:") && signature.ValidHeaderName(item[len("header:"):]):
 			out = append(out, Source{Kind: FromHeader, Name: textproto.CanonicalMIMEHeaderKey(item[len("header:"):])})
 		case !ids && strings.HasPrefix(item, "key:") && validKeyPattern(item[len("key:"):]):
 			out = append(out, Source{Kind: FromKey, Name: item[len("key:"):]})
@@ -834,6 +836,11 @@ func parseSources(spec string, ids bool) ([]Source, error) {
 		}
 	}
 	return out, nil
+}
+
+// errHeaderName is the error for a configured header name that is not one.
+func errHeaderName(variable, name string) error {
+	return fmt.Errorf("%s: %q is not a header name (RFC 9110 token: letters, digits and !#$%%&'*+-.^_`|~, at most 128)", variable, name)
 }
 
 func validPath(s string) bool {
@@ -892,19 +899,6 @@ func validProvider(s string) bool {
 // ValidName reports whether s is a valid provider name for the route,
 // ^[a-z0-9][a-z0-9_-]{0,63}$, without a regexp.
 func ValidName(s string) bool { return validProvider(s) }
-
-func validHeader(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '+' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
 
 // Headers lists the request headers the configured profiles read (signature
 // and event id headers), for the CORS allow-list of request headers.

@@ -1,6 +1,7 @@
 package provider_test
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,7 +25,7 @@ func TestLoadEmpty(t *testing.T) {
 	}
 	for _, name := range []string{"stripe", "github", "any-provider_1"} {
 		p, ok := r.Lookup(name)
-		if !ok || p != provider.Default || p.Verifier != nil || p.Native() {
+		if !ok || p != provider.Default || p.Verifier != nil || len(p.EventID) != 1 || p.EventID[0].Kind != provider.FromEnvelope {
 			t.Errorf("Lookup(%q) = %+v, %v; want the default envelope profile", name, p, ok)
 		}
 	}
@@ -206,6 +207,102 @@ func TestLoadFailsClosed(t *testing.T) {
 				t.Errorf("error %q leaks a secret", err)
 			}
 		})
+	}
+}
+
+// More secrets than a verifier takes: the error names PROVIDER_<NAME>_SECRETS
+// and the limit, whatever the scheme (and never a header).
+func TestTooManySecrets(t *testing.T) {
+	secrets := func(n int, f func(i int) string) string {
+		var s []string
+		for i := range n {
+			s = append(s, f(i))
+		}
+		return strings.Join(s, ",")
+	}
+	plain := func(i int) string { return "topsecret" + strconv.Itoa(i) }
+	ed := func(i int) string { // a hex Ed25519 public key
+		pub, _, _ := ed25519.GenerateKey(nil)
+		return hex.EncodeToString(pub)
+	}
+	max := signature.MaxSecrets
+	for _, tc := range []struct {
+		name string
+		env  []string
+		key  func(int) string
+	}{
+		{"hmac-sha256", []string{"PROVIDER_X_SCHEME=hmac-sha256", "PROVIDER_X_HEADER=X-Sig"}, plain},
+		{"hmac-sha512", []string{"PROVIDER_X_SCHEME=hmac-sha512"}, plain},
+		{"stripe", []string{"PROVIDER_X_SCHEME=stripe"}, plain},
+		{"github", []string{"PROVIDER_X_SCHEME=github"}, plain},
+		{"token", []string{"PROVIDER_X_SCHEME=token", "PROVIDER_X_HEADER=X-Token"}, plain},
+		{"slack", []string{"PROVIDER_X_PRESET=slack"}, plain},
+		{"discord", []string{"PROVIDER_X_PRESET=discord"}, ed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := provider.Load(append(tc.env, "PROVIDER_X_SECRETS="+secrets(max, tc.key))); err != nil {
+				t.Fatalf("%d secrets refused: %v", max, err)
+			}
+			_, err := provider.Load(append(tc.env, "PROVIDER_X_SECRETS="+secrets(max+1, tc.key)))
+			if err == nil {
+				t.Fatalf("%d secrets accepted", max+1)
+			}
+			msg := err.Error()
+			for _, want := range []string{"PROVIDER_X_SECRETS", strconv.Itoa(max+1) + " secrets", "at most " + strconv.Itoa(max)} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not say %q", msg, want)
+				}
+			}
+			if strings.Contains(msg, "header") || strings.Contains(msg, "topsecret") {
+				t.Errorf("error %q speaks of a header or leaks a secret", msg)
+			}
+		})
+	}
+}
+
+// Every configured header name follows one rule, signature.ValidHeaderName
+// (an RFC 9110 token), and a refusal names the variable it came from.
+func TestHeaderNameRule(t *testing.T) {
+	names := map[string]bool{
+		"X-Sig": true, "x_sig": true, "X.Sig+2": true, "X-!#$%&'*+-.^_`|~": true, strings.Repeat("h", 128): true,
+		"X Sig": false, "X:Sig": false, "X(Sig)": false, "X/Sig": false, "X\"Sig": false, "Ünïcode": false, strings.Repeat("h", 129): false,
+	}
+	places := []struct {
+		variable string
+		env      func(name string) []string
+	}{
+		{"PROVIDER_X_HEADER", func(n string) []string {
+			return []string{"PROVIDER_X_SCHEME=hmac-sha256", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HEADER=" + n}
+		}},
+		{"PROVIDER_X_HEADER", func(n string) []string {
+			return []string{"PROVIDER_X_SCHEME=hmac-sha1", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HEADER=" + n}
+		}},
+		{"PROVIDER_X_HEADER", func(n string) []string {
+			return []string{"PROVIDER_X_SCHEME=token", "PROVIDER_X_SECRETS=topsecret", "PROVIDER_X_HEADER=" + n}
+		}},
+		{"PROVIDER_X_KEEP_HEADERS", func(n string) []string {
+			return []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_KEEP_HEADERS=User-Agent," + n}
+		}},
+		{"PROVIDER_X_EVENT_TYPE", func(n string) []string {
+			return []string{"PROVIDER_X_SCHEME=none", "PROVIDER_X_EVENT_TYPE=header:" + n}
+		}},
+	}
+	for name, valid := range names {
+		if signature.ValidHeaderName(name) != valid {
+			t.Fatalf("signature.ValidHeaderName(%q) = %v", name, !valid)
+		}
+		for _, p := range places {
+			env := p.env(name)
+			_, err := provider.Load(env)
+			switch {
+			case valid && err != nil:
+				t.Errorf("%v: %v", env, err)
+			case !valid && err == nil:
+				t.Errorf("%v: accepted", env)
+			case !valid && !strings.Contains(err.Error(), p.variable):
+				t.Errorf("%v: error %q does not name %s", env, err, p.variable)
+			}
+		}
 	}
 }
 

@@ -22,6 +22,12 @@ import (
 // and waits for it (a command is never abandoned mid-flight, so asynq never
 // reads a result being written). Blocking commands must not go through it;
 // asynq uses none.
+//
+// The pipeliners live until stop (Client.Close): it lets the commands
+// already handed over finish, waits for the pipeliners to return, and from
+// then on the hook answers redis.ErrClosed.
+//
+// What the hook assumes of go-redis is pinned by TestGoRedisInternals.
 type autoPipeline struct {
 	client *redis.Client
 	in     chan *pipelined
@@ -29,6 +35,13 @@ type autoPipeline struct {
 	// also builds hook chains for the connections it initialises (HELLO,
 	// SELECT), and those commands must go straight to their connection.
 	installing atomic.Bool
+
+	// mu is held for reading while a command is handed to the pipeliners,
+	// and for writing by stop to close in: nothing is sent on a closed
+	// channel, and nothing is left in it once the pipeliners are gone.
+	mu      sync.RWMutex
+	stopped bool
+	running sync.WaitGroup
 }
 
 type pipelined struct {
@@ -43,16 +56,34 @@ const maxPipeline = 128
 var pipelinedPool = sync.Pool{New: func() any { return &pipelined{done: make(chan struct{}, 1)} }}
 
 // enableAutoPipeline adds the hook to c and starts n pipeliners, each using
-// one connection of c's pool at a time. They live as long as the process: an
-// idle pipeliner is a goroutine blocked on a channel.
-func enableAutoPipeline(c *redis.Client, n int) {
+// one connection of c's pool at a time, until stop. An idle pipeliner is a
+// goroutine blocked on a channel.
+func enableAutoPipeline(c *redis.Client, n int) *autoPipeline {
 	p := &autoPipeline{client: c, in: make(chan *pipelined, maxPipeline)}
 	p.installing.Store(true)
 	c.AddHook(p)
 	p.installing.Store(false)
 	for range max(n, 1) {
-		go p.run()
+		p.running.Add(1)
+		go func() {
+			defer p.running.Done()
+			p.run()
+		}()
 	}
+	return p
+}
+
+// stop lets the commands already handed to the pipeliners finish, then waits
+// for the pipeliners to return. Commands arriving afterwards fail with
+// redis.ErrClosed. The client must still be open until stop returns.
+func (p *autoPipeline) stop() {
+	p.mu.Lock()
+	if !p.stopped {
+		p.stopped = true
+		close(p.in)
+	}
+	p.mu.Unlock()
+	p.running.Wait()
 }
 
 func (p *autoPipeline) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -69,11 +100,18 @@ func (p *autoPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if ctx.Value(aloneKey{}) != nil {
 			return next(ctx, cmd)
 		}
+		p.mu.RLock()
+		if p.stopped {
+			p.mu.RUnlock()
+			return redis.ErrClosed
+		}
 		pd := pipelinedPool.Get().(*pipelined)
 		pd.ctx, pd.cmd = ctx, cmd
 		select {
 		case p.in <- pd:
+			p.mu.RUnlock()
 		case <-ctx.Done():
+			p.mu.RUnlock()
 			pd.ctx, pd.cmd = nil, nil
 			pipelinedPool.Put(pd)
 			return ctx.Err()
@@ -93,7 +131,10 @@ func (p *autoPipeline) run() {
 	fill:
 		for len(batch) < maxPipeline {
 			select {
-			case pd := <-p.in:
+			case pd, ok := <-p.in:
+				if !ok { // stopped: this batch is the last
+					break fill
+				}
 				batch = append(batch, pd)
 			default:
 				break fill

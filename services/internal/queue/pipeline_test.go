@@ -2,8 +2,11 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +17,7 @@ import (
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/testenv"
 )
 
-func pipelinedClient(t *testing.T) *redis.Client {
+func pipelinedClient(t *testing.T) *Client {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	c := NewRedis(config.Redis{Addr: rdb.Addr, DB: rdb.DB, PoolSize: 8, Timeout: 2 * time.Second, Pipelines: 2})
@@ -96,6 +99,96 @@ func TestAutoPipelineErrors(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// pipeliners counts the goroutines an auto-pipeline started, running or
+// about to.
+func pipeliners() int {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "created by github.com/webhook-ingestor/webhook-ingestor/services/internal/queue.enableAutoPipeline")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// Close stops the pipeliners and waits for them: none outlives its client,
+// the commands in flight when Close is called finish, and later ones fail
+// fast instead of waiting for a pipeliner that is gone.
+func TestAutoPipelineClose(t *testing.T) {
+	rdb := testenv.Redis(t)
+	before := pipeliners()
+	c := NewRedis(config.Redis{Addr: rdb.Addr, DB: rdb.DB, PoolSize: 8, Timeout: 2 * time.Second, Pipelines: 3})
+	if n := pipeliners() - before; n != 3 {
+		t.Fatalf("%d pipeliners running with REDIS_PIPELINES=3", n)
+	}
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ok, closed, other sync.Map
+	for g := range 32 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := c.Set(ctx, "k"+strconv.Itoa(g), i, 0).Err()
+				switch {
+				case err == nil:
+					ok.Store(g, true)
+				case errors.Is(err, redis.ErrClosed):
+					closed.Store(g, true)
+				default:
+					other.Store(g, err)
+				}
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // let commands flow through the pipeliners
+	done := make(chan error)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return while commands were in flight")
+	}
+	if n := pipeliners() - before; n != 0 {
+		t.Errorf("%d pipeliners still running after Close returned", n)
+	}
+	// Callers still sending after Close get an error at once.
+	time.Sleep(20 * time.Millisecond)
+	close(stop)
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a command sent around Close never returned")
+	}
+	count := func(m *sync.Map) (n int) {
+		m.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	if count(&ok) == 0 || count(&closed) == 0 {
+		t.Errorf("%d callers succeeded before Close and %d got ErrClosed after it; want both", count(&ok), count(&closed))
+	}
+	other.Range(func(g, err any) bool {
+		t.Errorf("caller %v: %v (want nil or redis.ErrClosed)", g, err)
+		return true
+	})
+	if err := c.Ping(ctx).Err(); !errors.Is(err, redis.ErrClosed) {
+		t.Errorf("PING after Close = %v, want redis.ErrClosed", err)
+	}
+	if err := c.Close(); err == nil {
+		t.Error("a second Close reported nothing (go-redis says the client is already closed)")
+	}
 }
 
 func BenchmarkEnqueueLike(b *testing.B) {

@@ -16,11 +16,28 @@ import (
 	"github.com/webhook-ingestor/webhook-ingestor/services/internal/job"
 )
 
+// Client is the go-redis client asynq runs on. Its Close also stops the
+// auto-pipeline's goroutines and waits for them.
+type Client struct {
+	*redis.Client
+	pipeline *autoPipeline // nil with cfg.Pipelines == 0
+}
+
+// Close stops the auto-pipeline (the commands already handed to it finish
+// first), then closes the client.
+func (c *Client) Close() error {
+	if c.pipeline != nil {
+		c.pipeline.stop()
+	}
+	return c.Client.Close()
+}
+
 // NewRedis returns the go-redis client asynq runs on, with bounded pool and
 // timeouts so a dead Redis fails requests fast instead of piling them up.
 // With cfg.Pipelines > 0, commands of concurrent callers (asynq's one
-// EVALSHA per enqueue or ack) share round trips; see autoPipeline.
-func NewRedis(cfg config.Redis) *redis.Client {
+// EVALSHA per enqueue or ack) share round trips; see autoPipeline. Close it
+// once nothing uses it any more.
+func NewRedis(cfg config.Redis) *Client {
 	c := redis.NewClient(&redis.Options{
 		Addr:         cfg.Addr,
 		Password:     cfg.Password,
@@ -32,10 +49,11 @@ func NewRedis(cfg config.Redis) *redis.Client {
 		WriteTimeout: cfg.Timeout,
 		PoolTimeout:  cfg.Timeout,
 	})
+	client := &Client{Client: c}
 	if cfg.Pipelines > 0 {
-		enableAutoPipeline(c, cfg.Pipelines)
+		client.pipeline = enableAutoPipeline(c, cfg.Pipelines)
 	}
-	return c
+	return client
 }
 
 // NewKeysClient returns the rueidis client for the project's own Redis keys

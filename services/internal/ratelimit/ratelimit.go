@@ -132,7 +132,7 @@ func (l *Limiter) client(a netip.Addr, now time.Time) *client {
 	c, ok := s.clients[k]
 	if !ok {
 		if len(s.clients) >= l.perCap {
-			s.evict(now)
+			s.evict(now, l.perCap)
 		}
 		c = &client{lim: rate.NewLimiter(l.ipRate, l.ipBurst)}
 		s.clients[k] = c
@@ -142,17 +142,21 @@ func (l *Limiter) client(a netip.Addr, now time.Time) *client {
 	return c
 }
 
-// evict drops idle clients, or a random tenth of them when none is idle.
-// Dropping a bucket only refills it, so the worst case under a spoofing
-// flood is a fresh burst for a dropped address.
-func (s *shard) evict(now time.Time) {
+// evict makes room in a full shard: it drops the idle clients, and only if
+// the shard is still full then, a random tenth of the others. Dropping a
+// bucket only refills it, so the worst case under a spoofing flood is a
+// fresh burst for a dropped address.
+func (s *shard) evict(now time.Time, limit int) {
 	cutoff := now.Add(-idleAfter).UnixNano()
 	for k, c := range s.clients {
 		if c.seen.Load() < cutoff {
 			delete(s.clients, k)
 		}
 	}
-	for n := len(s.clients) / 10; n >= 0 && len(s.clients) > 0; n-- {
+	if len(s.clients) < limit {
+		return
+	}
+	for n := max(len(s.clients)/10, 1); n > 0; n-- {
 		for k := range s.clients { // random iteration order
 			delete(s.clients, k)
 			break
@@ -237,16 +241,4 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
-}
-
-// Clients is how many client buckets are held (for tests and metrics).
-func (l *Limiter) Clients() int {
-	n := 0
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		n += len(s.clients)
-		s.mu.Unlock()
-	}
-	return n
 }

@@ -121,6 +121,62 @@ func TestBoundedClients(t *testing.T) {
 	}
 }
 
+// sameShard returns n distinct IPv4 addresses whose buckets share a shard.
+func sameShard(n int) []*http.Request {
+	var out []*http.Request
+	want := -1
+	for i := 0; len(out) < n; i++ {
+		a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		if want < 0 {
+			want = ratelimit.ShardOf(a)
+		}
+		if ratelimit.ShardOf(a) == want {
+			out = append(out, req(netip.AddrPortFrom(a, 1).String()))
+		}
+	}
+	return out
+}
+
+// A full shard drops its idle clients first, and a live client only when
+// that did not make room: a live sender whose bucket is empty must not get
+// a fresh burst because a new address arrived.
+func TestEvictionKeepsLiveClients(t *testing.T) {
+	const perShard = 10
+	l := ratelimit.New(ratelimit.Config{IPRate: 0.001, IPBurst: 1, MaxClients: perShard * ratelimit.ShardCount})
+	r := sameShard(perShard + 1)
+	idle, live, newcomer := r[0], r[1:perShard], r[perShard]
+	t0 := time.Unix(1000, 0)
+	if ok, _ := l.Allow(idle, t0); !ok {
+		t.Fatal("first request of the idle client refused")
+	}
+	now := t0.Add(2 * time.Minute)
+	for i, c := range live {
+		if ok, _ := l.Allow(c, now); !ok {
+			t.Fatalf("first request of live client %d refused", i)
+		}
+	}
+	if ok, _ := l.Allow(newcomer, now); !ok { // the shard is full: evicts
+		t.Fatal("the new client was refused")
+	}
+	for i, c := range live {
+		if ok, _ := l.Allow(c, now); ok {
+			t.Errorf("live client %d got a fresh burst: its bucket was dropped though dropping the idle one made room", i)
+		}
+	}
+	if n := l.Clients(); n != perShard {
+		t.Errorf("%d buckets kept, want %d (the idle one replaced by the new one)", n, perShard)
+	}
+
+	// Still full after the sweep (nobody idle): a live client makes room.
+	late := sameShard(perShard + 2)[perShard+1]
+	if ok, _ := l.Allow(late, now); !ok {
+		t.Fatal("a new client in a shard of live clients was refused")
+	}
+	if n := l.Clients(); n > perShard {
+		t.Errorf("%d buckets kept, want at most %d", n, perShard)
+	}
+}
+
 func TestParseCIDRs(t *testing.T) {
 	got, err := ratelimit.ParseCIDRs(" 10.0.0.0/8 ,,::1, 172.16.5.4/12")
 	if err != nil {

@@ -25,11 +25,8 @@ type ClientState struct {
 
 // NewClientState returns a clientState verifier.
 func NewClientState(secrets [][]byte) (*ClientState, error) {
-	if len(secrets) == 0 {
-		return nil, errNoSecrets
-	}
-	if len(secrets) > maxSecrets {
-		return nil, errTooManySecrets
+	if err := checkCount(len(secrets)); err != nil {
+		return nil, err
 	}
 	c := &ClientState{}
 	for _, s := range secrets {

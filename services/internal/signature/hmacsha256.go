@@ -33,7 +33,7 @@ func NewHMAC(secrets [][]byte, header, encoding, prefix string) (*HMAC, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !validHeaderName(header) {
+	if !ValidHeaderName(header) {
 		return nil, errors.New("signature: invalid header name")
 	}
 	v := &HMAC{keys: keys, header: textproto.CanonicalMIMEHeaderKey(header), prefix: prefix}
@@ -82,21 +82,4 @@ func ParseHMACHeader(val, prefix string, isBase64 bool, sig *[sha256.Size]byte) 
 		return ErrInvalid
 	}
 	return nil
-}
-
-// validHeaderName reports whether s is a non-empty RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -39,8 +39,8 @@ func ParseEd25519Hex(s string) ([]byte, error) {
 // NewDiscord returns a Discord verifier over raw Ed25519 public keys.
 func NewDiscord(keys [][]byte) (*Discord, error) {
 	d := &Discord{}
-	if len(keys) == 0 {
-		return nil, errNoSecrets
+	if err := checkCount(len(keys)); err != nil {
+		return nil, err
 	}
 	for _, k := range keys {
 		if len(k) != ed25519.PublicKeySize {
@@ -107,8 +107,8 @@ func ParseECDSAPublicKey(s string) (*ecdsa.PublicKey, error) {
 
 // NewSendGrid returns a SendGrid verifier.
 func NewSendGrid(keys []*ecdsa.PublicKey) (*SendGrid, error) {
-	if len(keys) == 0 {
-		return nil, errNoSecrets
+	if err := checkCount(len(keys)); err != nil {
+		return nil, err
 	}
 	return &SendGrid{keys: keys}, nil
 }

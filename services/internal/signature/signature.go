@@ -14,8 +14,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -60,11 +62,42 @@ const DefaultTolerance = 5 * time.Minute
 // extra ones are ignored. Providers send one or two (during rotation).
 const maxSignatures = 8
 
-// maxSecrets bounds the secrets per provider (rotation needs two or three).
-const maxSecrets = 16
+// MaxSecrets bounds the secrets (or public keys) of one verifier: rotation
+// needs two or three.
+const MaxSecrets = 16
 
 var errNoSecrets = errors.New("signature: at least one secret is required")
-var errTooManySecrets = errors.New("signature: too many secrets")
+var errTooManySecrets = fmt.Errorf("signature: more than %d secrets", MaxSecrets)
+
+// checkCount refuses no secret at all and more than MaxSecrets.
+func checkCount(n int) error {
+	if n == 0 {
+		return errNoSecrets
+	}
+	if n > MaxSecrets {
+		return errTooManySecrets
+	}
+	return nil
+}
+
+// ValidHeaderName reports whether s can be a header name: an RFC 9110
+// token (letters, digits and !#$%&'*+-.^_`|~) of 1 to 128 bytes. It is the
+// project's one rule for a configured header name.
+func ValidHeaderName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // key is one secret with a pool of keyed HMAC states, so the hot path does not
 // rebuild the HMAC (two SHA-256 states) on every request.
@@ -79,11 +112,8 @@ type macState struct {
 }
 
 func newKeys(secrets [][]byte) ([]*key, error) {
-	if len(secrets) == 0 {
-		return nil, errNoSecrets
-	}
-	if len(secrets) > maxSecrets {
-		return nil, errTooManySecrets
+	if err := checkCount(len(secrets)); err != nil {
+		return nil, err
 	}
 	keys := make([]*key, 0, len(secrets))
 	for _, s := range secrets {
@@ -155,8 +185,11 @@ func single(h http.Header, canonicalKey string) (string, error) {
 
 // parseUnix parses a positive decimal count of seconds (at most 12 digits,
 // which covers dates until the year 33658) without allocating.
-func parseUnix(s string) (int64, bool) {
-	if len(s) == 0 || len(s) > 12 {
+func parseUnix(s string) (int64, bool) { return parseDigits(s, 12) }
+
+// parseDigits parses 1 to maxDigits decimal digits without allocating.
+func parseDigits(s string, maxDigits int) (int64, bool) {
+	if len(s) == 0 || len(s) > maxDigits {
 		return 0, false
 	}
 	var n int64

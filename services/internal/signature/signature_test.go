@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -334,5 +335,29 @@ func BenchmarkStripeVerify(b *testing.B) {
 		if err := v.Verify(h, body, now); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// ValidHeaderName takes exactly the names net/http's client sends (its
+// httpguts.ValidHeaderFieldName, RFC 9110's token): every byte, between
+// two letters.
+func TestValidHeaderNameMatchesNetHTTP(t *testing.T) {
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	for c := range 256 {
+		name := "X" + string([]byte{byte(c)}) + "Y"
+		req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:1/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header[name] = []string{"1"}
+		_, err = tr.RoundTrip(req) // nothing listens: a dial error unless the name is refused first
+		sent := err == nil || !strings.Contains(err.Error(), "invalid header field name")
+		if got := signature.ValidHeaderName(name); got != sent {
+			t.Errorf("ValidHeaderName(%q) = %v, net/http sends it: %v", name, got, sent)
+		}
+	}
+	if signature.ValidHeaderName("") || !signature.ValidHeaderName(strings.Repeat("a", 128)) || signature.ValidHeaderName(strings.Repeat("a", 129)) {
+		t.Error("a header name is 1 to 128 bytes")
 	}
 }

@@ -51,7 +51,10 @@ func NewStandardKeys(keys, publicKeys [][]byte, tolerance time.Duration) (*Stand
 	if s.tolerance <= 0 {
 		s.tolerance = DefaultTolerance
 	}
-	if len(keys) > 0 || len(publicKeys) == 0 {
+	if err := checkCount(len(keys) + len(publicKeys)); err != nil {
+		return nil, err
+	}
+	if len(keys) > 0 {
 		k, err := newKeys(keys)
 		if err != nil {
 			return nil, err

@@ -98,11 +98,8 @@ type TemplateVerifier struct {
 
 // NewTemplate returns a verifier for t under the given secrets.
 func NewTemplate(secrets [][]byte, t Template) (*TemplateVerifier, error) {
-	if len(secrets) == 0 {
-		return nil, errNoSecrets
-	}
-	if len(secrets) > maxSecrets {
-		return nil, errTooManySecrets
+	if err := checkCount(len(secrets)); err != nil {
+		return nil, err
 	}
 	v := &TemplateVerifier{t: t}
 	switch t.Algorithm {
@@ -118,7 +115,7 @@ func NewTemplate(secrets [][]byte, t Template) (*TemplateVerifier, error) {
 	if t.Encoding != EncodingHex && t.Encoding != EncodingBase64 {
 		return nil, errors.New("signature: encoding must be hex or base64")
 	}
-	if !validHeaderName(t.Header) || (t.TimestampHeader != "" && !validHeaderName(t.TimestampHeader)) {
+	if !ValidHeaderName(t.Header) || (t.TimestampHeader != "" && !ValidHeaderName(t.TimestampHeader)) {
 		return nil, errors.New("signature: invalid header name")
 	}
 	v.t.Header = textproto.CanonicalMIMEHeaderKey(t.Header)
@@ -327,16 +324,6 @@ func withBodyHash(u, param string, body []byte) string {
 // parseMillis parses a Unix time in milliseconds (at most 15 digits) into
 // seconds.
 func parseMillis(s string) (int64, bool) {
-	if len(s) > 15 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n / 1000, len(s) > 0
+	n, ok := parseDigits(s, 15)
+	return n / 1000, ok
 }

@@ -24,16 +24,13 @@ type Token struct {
 // NewToken returns a shared-token verifier reading header; with basic the
 // header is Authorization and holds "Basic base64(user:password)".
 func NewToken(secrets [][]byte, header string, basic bool) (*Token, error) {
-	if len(secrets) == 0 {
-		return nil, errNoSecrets
-	}
-	if len(secrets) > maxSecrets {
-		return nil, errTooManySecrets
+	if err := checkCount(len(secrets)); err != nil {
+		return nil, err
 	}
 	if basic {
 		header = "Authorization"
 	}
-	if !validHeaderName(header) {
+	if !ValidHeaderName(header) {
 		return nil, errors.New("signature: invalid header name")
 	}
 	t := &Token{header: textproto.CanonicalMIMEHeaderKey(header), basic: basic}
