@@ -25,19 +25,7 @@ import (
 // TestPipeline: 1,000 POSTs of which 100 re-send earlier events end as
 // exactly 900 rows, and every jobId answered with 202 names one of them.
 func TestPipeline(t *testing.T) {
-	bin := buildBinaries(t)
-	rdb := testenv.Redis(t)
-	dbURL := testenv.Postgres(t)
-	httpPort, ingressOps, workerOps := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
-	env := []string{
-		"REDIS_ADDR=" + rdb.Addr, fmt.Sprintf("REDIS_DB=%d", rdb.DB), "DATABASE_URL=" + dbURL,
-		"LOG_LEVEL=warn", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=10s",
-	}
-	start(t, filepath.Join(bin, "worker"), append(env, fmt.Sprintf("OPS_ADDR=127.0.0.1:%d", workerOps)))
-	start(t, filepath.Join(bin, "ingress"), append(env, fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", httpPort),
-		fmt.Sprintf("OPS_ADDR=127.0.0.1:%d", ingressOps)))
-	waitReady(t, ingressOps)
-	waitReady(t, workerOps)
+	httpPort, dbURL := startStack(t)
 
 	const unique, resent = 900, 100
 	ids := make([]string, 0, unique+resent)
@@ -145,6 +133,29 @@ func waitRows(t *testing.T, dbURL string, want int) map[string]bool {
 		t.Fatalf("rows = %d, want %d", len(stored), want)
 	}
 	return stored
+}
+
+// startStack builds both binaries, starts them against the test Redis and
+// PostgreSQL (ingressEnv: extra variables for the ingress only), waits
+// until both are ready and returns the ingress's HTTP port and the
+// database URL.
+func startStack(t *testing.T, ingressEnv ...string) (httpPort int, dbURL string) {
+	t.Helper()
+	bin := buildBinaries(t)
+	rdb := testenv.Redis(t)
+	dbURL = testenv.Postgres(t)
+	ingressOps, workerOps := testenv.FreePort(t), testenv.FreePort(t)
+	httpPort = testenv.FreePort(t)
+	env := []string{
+		"REDIS_ADDR=" + rdb.Addr, fmt.Sprintf("REDIS_DB=%d", rdb.DB), "DATABASE_URL=" + dbURL,
+		"LOG_LEVEL=warn", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=10s",
+	}
+	start(t, filepath.Join(bin, "worker"), append(env, fmt.Sprintf("OPS_ADDR=127.0.0.1:%d", workerOps)))
+	start(t, filepath.Join(bin, "ingress"), append(append(env, ingressEnv...),
+		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", httpPort), fmt.Sprintf("OPS_ADDR=127.0.0.1:%d", ingressOps)))
+	waitReady(t, ingressOps)
+	waitReady(t, workerOps)
+	return httpPort, dbURL
 }
 
 func buildBinaries(t *testing.T) string {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,16 +52,8 @@ func TestProviderRoundTrip(t *testing.T) {
 		}
 	}
 
-	bin := buildBinaries(t)
-	rdb := testenv.Redis(t)
-	dbURL := testenv.Postgres(t)
-	httpPort, ingressOps, workerOps := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
-	env := []string{
-		"REDIS_ADDR=" + rdb.Addr, fmt.Sprintf("REDIS_DB=%d", rdb.DB), "DATABASE_URL=" + dbURL,
-		"LOG_LEVEL=warn", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=10s",
-	}
 	names := make([]string, 0, len(ds))
-	ingressEnv := append([]string(nil), env...)
+	var ingressEnv []string
 	for _, d := range ds {
 		name := strings.ToUpper(d.preset)
 		names = append(names, d.preset)
@@ -71,12 +62,8 @@ func TestProviderRoundTrip(t *testing.T) {
 			ingressEnv = append(ingressEnv, "PROVIDER_"+name+"_URL="+d.url)
 		}
 	}
-	ingressEnv = append(ingressEnv, "PROVIDERS_ALLOWED="+strings.Join(names, ","),
-		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", httpPort), fmt.Sprintf("OPS_ADDR=127.0.0.1:%d", ingressOps))
-	start(t, filepath.Join(bin, "worker"), append(env, fmt.Sprintf("OPS_ADDR=127.0.0.1:%d", workerOps)))
-	start(t, filepath.Join(bin, "ingress"), ingressEnv)
-	waitReady(t, ingressOps)
-	waitReady(t, workerOps)
+	ingressEnv = append(ingressEnv, "PROVIDERS_ALLOWED="+strings.Join(names, ","))
+	httpPort, dbURL := startStack(t, ingressEnv...)
 
 	reqs := make([]map[string]any, len(ds))
 	for i, d := range ds {
