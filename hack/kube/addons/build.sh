@@ -21,8 +21,9 @@ export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 export GOFLAGS=-buildvcs=false CGO_ENABLED=0
 
 LEGO=github.com/go-acme/lego/v5@v5.4.1 # must match traefik/go.mod's resolved lego
+HTTP_AUTH=github.com/abbot/go-http-auth@v0.4.0
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/webhook-ingestor
-hash=$(cd "$here" && cat build.sh ./*/go.mod ./*/go.sum coredns/*.go traefik/ext/* traefik/lego-patch/providers/dns/*.go \
+hash=$(cd "$here" && cat build.sh ./*/go.mod ./*/go.sum coredns/*.go traefik/ext/* traefik/lego-patch/providers/dns/*.go traefik/go-http-auth-patch/*.go \
   "$kube"/cmd/pause/*.go "$kube"/cmd/ociimage/*.go "$kube"/cmd/crisweep/*.go "$kube"/go.sum | sha256sum | cut -c1-16)
 out=$cache_root/addons-$hash
 images=(pause coredns metrics-server traefik)
@@ -56,15 +57,31 @@ echo "hack/kube/addons/build.sh: building the node's system images into $out (on
 echo "hack/kube/addons/build.sh: coredns after $((SECONDS - start)) s" >&2
 (cd "$here/metrics-server" && b -o "$tmp/metrics-server" sigs.k8s.io/metrics-server/cmd/metrics-server)
 echo "hack/kube/addons/build.sh: metrics-server after $((SECONDS - start)) s" >&2
-# Traefik's go.mod replaces lego with lego-nodns/: lego minus the DNS-01
-# providers whose SDK modules the proxy does not serve (traefik/lego-patch).
-lego_src=$(go mod download -json "$LEGO" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-rm -rf "$here/traefik/lego-nodns"
-cp -r "$lego_src" "$here/traefik/lego-nodns"
-chmod -R u+w "$here/traefik/lego-nodns"
-rm -f "$here/traefik/lego-nodns/providers/dns/"*.go
-cp "$here/traefik/lego-patch/providers/dns/"*.go "$here/traefik/lego-nodns/providers/dns/"
+# Traefik's go.mod replaces two modules with directories made here from
+# releases the proxy serves: lego-nodns/ (lego minus the DNS-01 providers whose
+# SDK modules the proxy does not serve) and go-http-auth/ (v0.4.0 plus the two
+# identifiers of Traefik's unserved fork). Both are deleted after the build.
+copy_module() { # module@version destination
+  local src
+  src=$(go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$2"
+  cp -r "$src" "$2"
+  chmod -R u+w "$2"
+}
+lego=$here/traefik/lego-nodns auth=$here/traefik/go-http-auth
+trap 'rm -rf "$tmp" "$lego" "$auth"' EXIT
+copy_module "$LEGO" "$lego"
+rm -f "$lego/providers/dns/"*.go
+cp "$here/traefik/lego-patch/providers/dns/"*.go "$lego/providers/dns/"
+copy_module "$HTTP_AUTH" "$auth"
+rm -rf "$auth/examples"
+cp "$here/traefik/go-http-auth-patch/"*.go "$auth/"
+printf 'module github.com/abbot/go-http-auth\n\ngo 1.21\n\nrequire golang.org/x/crypto %s\n' \
+  "$(awk '$1 == "golang.org/x/crypto" { print $2 }' "$here/traefik/go.mod")" >"$auth/go.mod"
+(cd "$here/traefik" && go test -vet=off -run 'TestCheckSecret|TestRequireAuthStale' github.com/abbot/go-http-auth >&2)
 (cd "$here/traefik" && b -o "$tmp/traefik" github.com/traefik/traefik/v3/cmd/traefik)
+rm -rf "$lego" "$auth"
+trap 'rm -rf "$tmp"' EXIT
 echo "hack/kube/addons/build.sh: traefik after $((SECONDS - start)) s" >&2
 
 img() { "$tmp/ociimage" -name "local/$1:$2" -o "$tmp/$1.tar" -entrypoint "/$1" "$1=$tmp/$1"; }

@@ -249,9 +249,9 @@ require (
 // Traefik's own replace directives (its go.mod), which Go ignores in a
 // dependency; ext is the nested module its zip does not ship.
 replace (
-	// Traefik's fork of go-http-auth is not served by the module proxy; the
-	// upstream release has every identifier Traefik's auth middleware uses.
-	github.com/abbot/go-http-auth => github.com/abbot/go-http-auth v0.4.0
+	// Traefik's fork of go-http-auth is not served by the module proxy:
+	// v0.4.0 plus the fork's two additions (build.sh makes go-http-auth/).
+	github.com/abbot/go-http-auth => ./go-http-auth
 	// lego without its DNS-01 providers (build.sh makes lego-nodns/).
 	github.com/go-acme/lego/v5 => ./lego-nodns
 	github.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59
