@@ -1,6 +1,10 @@
 // Command ociimage writes a one-layer container image holding static
-// binaries as a tar that both `ctr images import` and `docker load` read
-// (OCI image layout plus docker's manifest.json). It is how the local node
+// binaries as a tar that both `ctr images import` and `docker load` read:
+// docker's archive format (manifest.json, config and layer blobs). Not an
+// OCI layout: containerd 1.6 then keeps the short name of the index's
+// annotation (local/pause:1), while the CRI looks images up by their
+// normalised name (docker.io/local/pause:1) and never finds them; from
+// manifest.json's RepoTags it stores the normalised name. It is how the local node
 // gets its system images (pause, CoreDNS, metrics-server, Traefik) without
 // a registry or a Docker engine.
 //
@@ -24,13 +28,6 @@ import (
 	"strings"
 	"time"
 )
-
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
 
 func main() {
 	name := flag.String("name", "", "image reference, e.g. local/pause:1")
@@ -104,20 +101,6 @@ func run(name, out, entry, user string, files []string) error {
 		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 		"history":      []map[string]any{{"created": epoch.Format(time.RFC3339), "created_by": "hack/kube/cmd/ociimage"}},
 	})
-	manifest, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-		"config":        descriptor{MediaType: "application/vnd.oci.image.config.v1+json", Digest: digest(config), Size: int64(len(config))},
-		"layers":        []descriptor{{MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: layerDigest, Size: int64(layer.Len())}},
-	})
-	index, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     "application/vnd.oci.image.index.v1+json",
-		"manifests": []descriptor{{
-			MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: digest(manifest), Size: int64(len(manifest)),
-			Annotations: map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name},
-		}},
-	})
 	blob := func(d string) string { return "blobs/sha256/" + strings.TrimPrefix(d, "sha256:") }
 	dockerManifest, _ := json.Marshal([]map[string]any{{
 		"Config": blob(digest(config)), "RepoTags": []string{name}, "Layers": []string{blob(layerDigest)},
@@ -133,11 +116,8 @@ func run(name, out, entry, user string, files []string) error {
 		name string
 		data []byte
 	}{
-		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{"index.json", index},
 		{"manifest.json", dockerManifest},
 		{blob(digest(config)), config},
-		{blob(digest(manifest)), manifest},
 		{blob(layerDigest), layer.Bytes()},
 	}
 	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
