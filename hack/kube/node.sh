@@ -15,7 +15,8 @@
 # runc, containernetworking-plugins, iptables, conntrack.
 #
 # Addresses (all on interfaces made here, nothing on the machine's own):
-#   NODE_IP     10.201.0.1 on the dummy interface wi-node0 (API server, kubelet, NodePorts)
+#   NODE_IP     10.201.0.1 on wi-node0, a dummy interface (or an empty bridge
+#               where the kernel lacks dummy): API server, kubelet, NodePorts
 #   pods        10.244.0.0/24 on the bridge wi-cni0 (CNI bridge + host-local)
 #   Services    10.96.0.0/16; cluster DNS 10.96.0.10; the Gateway on NODE_IP:30080
 set -euo pipefail
@@ -121,6 +122,13 @@ down() {
   if [[ -f $dir/bin-dir && -f $dir/kube-proxy.yaml ]]; then
     "$(cat "$dir/bin-dir")/kubeplane" proxy --cleanup --config "$dir/kube-proxy.yaml" >"$dir/logs/kube-proxy-cleanup.log" 2>&1 || true
   fi
+  # `proxy --cleanup` leaves the filter table's KUBE-FIREWALL chain (it drops
+  # martian packets to localhost NodePorts) and its jumps from INPUT/OUTPUT.
+  local c
+  for c in INPUT OUTPUT; do
+    while iptables -D "$c" -j KUBE-FIREWALL 2>/dev/null; do :; done
+  done
+  iptables -F KUBE-FIREWALL 2>/dev/null && iptables -X KUBE-FIREWALL 2>/dev/null || true
   stop_pid_file containerd
   # Shims that survived containerd (re-parented to init): containerd records
   # each one's PID in its state directory.
@@ -163,8 +171,10 @@ up() {
   echo "$addons" >"$dir/addons-dir"
   trap 'log "up failed; stopping it (logs in $dir/logs)"; dump_logs; down_keep_logs' ERR
 
-  # The node's address: a dummy interface, never the machine's own address.
-  ip link show "$NODE_IF" >/dev/null 2>&1 || ip link add "$NODE_IF" type dummy
+  # The node's address: a dummy interface, never the machine's own address;
+  # an empty bridge where the kernel has no dummy driver (this sandbox's).
+  ip link show "$NODE_IF" >/dev/null 2>&1 || ip link add "$NODE_IF" type dummy 2>/dev/null ||
+    ip link add "$NODE_IF" type bridge
   ip addr replace "$NODE_IP/32" dev "$NODE_IF"
   ip link set "$NODE_IF" up
   # Pods reach Services through the host (kube-proxy's DNAT): forwarding on.
