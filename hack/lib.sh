@@ -113,7 +113,8 @@ pg_datadir() {
 
 # start_postgres PORT DIR [ADDR [CIDR]]: a throwaway cluster (trust auth, user
 # postgres) on ADDR:PORT (default 127.0.0.1) with data in DIR (see pg_datadir),
-# tuned for tests and local runs. CIDR (e.g. a pod network) is trusted too.
+# tuned for tests and local runs. ADDR itself and CIDR (e.g. a pod network)
+# are trusted too.
 start_postgres() {
   local port=$1 dir bin addr=${3:-127.0.0.1} cidr=${4:-}
   dir=$(pg_datadir "$2")
@@ -125,9 +126,12 @@ start_postgres() {
     as_pg "$bin/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --no-sync >/dev/null \
       || die "initdb failed in $dir"
   fi
-  if [[ -n $cidr ]] && ! grep -q "^host all all $cidr trust" "$dir/pg_hba.conf"; then
-    echo "host all all $cidr trust" >>"$dir/pg_hba.conf"
-  fi
+  # initdb trusts only loopback: add the listen address itself (a client on
+  # the same host connects from it) and CIDR.
+  local net
+  for net in "$addr/32" $cidr; do
+    grep -q "^host all all $net trust" "$dir/pg_hba.conf" || echo "host all all $net trust" >>"$dir/pg_hba.conf"
+  done
   as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 30 start \
     -o "-c listen_addresses=$addr -p $port -c unix_socket_directories='' -c max_connections=200 -c fsync=${PG_FSYNC:-on}" >/dev/null \
     || die "PostgreSQL did not start; see $dir/postgres.log"
