@@ -11,7 +11,7 @@ cluster-up: ## start the local control plane (hack/kube/cluster.sh up); prints K
 cluster-down: ## stop the local control plane started by cluster-up
 	hack/kube/cluster.sh down
 
-# The chart on a real node (issue 10): kubelet + containerd + CNI + kube-proxy,
+# The chart on a real node: kubelet + containerd + CNI + kube-proxy,
 # CoreDNS, metrics-server, Traefik as the Gateway; needs root. Not part of
 # TEST_EXTRA: .ci/run calls `make test-node` after `make test-cluster`.
 test-node: ## the chart on a real node: install, load through the Gateway, HPA, rolling update, pod kill, Redis down, PDB (root; hack/kube/README.md)
