@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates or deletes the kind dev cluster with a local registry.
 #   hack/kind.sh up     cluster "webhook-ingestor" from kind-config.yaml, registry
-#                       "kind-registry" on localhost:5001, ingress-nginx, metrics-server
+#                       "kind-registry" on localhost:5001, the Gateway API CRDs + Traefik (the Gateway), metrics-server
 #   hack/kind.sh down   deletes the cluster and the registry container
 # Needs docker (or podman via KIND_EXPERIMENTAL_PROVIDER), kubectl; kind is
 # installed by hack/tools.sh when missing. Follows kind's local-registry recipe:
@@ -69,8 +69,9 @@ data:
 YAML
 
   kubectl --context "$ctx" apply -k k8s/metrics-server
-  kubectl --context "$ctx" apply -k k8s/ingress-nginx
-  kubectl --context "$ctx" -n ingress-nginx wait --for=condition=Available deployment/ingress-nginx-controller --timeout=180s
+  kubectl --context "$ctx" apply --server-side -k k8s/gateway
+  kubectl --context "$ctx" -n traefik wait --for=condition=Available deployment/traefik --timeout=180s
+  kubectl --context "$ctx" -n traefik wait --for=condition=Programmed gateway/entry --timeout=120s
   kubectl --context "$ctx" -n kube-system rollout status deployment/metrics-server --timeout=180s
   echo "kind cluster '$CLUSTER' is ready (context $ctx); registry localhost:${REG_PORT}. Next: make tilt"
 }

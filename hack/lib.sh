@@ -59,18 +59,23 @@ wait_port() {
   die "$3 did not come up on $1:$2 within 30 s"
 }
 
-# start_redis PORT DIR: Redis with AOF (appendfsync everysec) on 127.0.0.1:PORT,
-# data in DIR, daemonised; its PID is in DIR/redis.pid.
+# start_redis PORT DIR [ADDR]: Redis with AOF (appendfsync everysec) on
+# ADDR:PORT (default 127.0.0.1), data in DIR, daemonised; its PID is in
+# DIR/redis.pid. A non-loopback ADDR (the real node's address, for pods) turns
+# protected mode off: there is no password, and ADDR is on an interface the
+# caller created.
 start_redis() {
-  local port=$1 dir=$2
+  local port=$1 dir=$2 addr=${3:-127.0.0.1}
   ensure_redis
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir" \
+  local extra=()
+  [[ $addr == 127.0.0.1 ]] || extra=(--protected-mode no)
+  redis-server --daemonize yes --bind "$addr" --port "$port" --dir "$dir" "${extra[@]}" \
     --appendonly yes --appendfsync everysec --save '' --databases 64 \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
-  wait_port 127.0.0.1 "$port" "Redis"
-  log "Redis up on 127.0.0.1:$port (AOF on, data in $dir)"
+  wait_port "$addr" "$port" "Redis"
+  log "Redis up on $addr:$port (AOF on, data in $dir)"
 }
 
 stop_redis() {
@@ -106,10 +111,12 @@ pg_datadir() {
   echo "$dir"
 }
 
-# start_postgres PORT DIR: a throwaway cluster (trust auth, user postgres) on
-# 127.0.0.1:PORT with data in DIR (see pg_datadir), tuned for tests and local runs.
+# start_postgres PORT DIR [ADDR [CIDR]]: a throwaway cluster (trust auth, user
+# postgres) on ADDR:PORT (default 127.0.0.1) with data in DIR (see pg_datadir),
+# tuned for tests and local runs. ADDR itself and CIDR (e.g. a pod network)
+# are trusted too.
 start_postgres() {
-  local port=$1 dir bin
+  local port=$1 dir bin addr=${3:-127.0.0.1} cidr=${4:-}
   dir=$(pg_datadir "$2")
   bin=$(pg_bindir)
   if [[ $(id -u) -eq 0 ]]; then
@@ -119,11 +126,17 @@ start_postgres() {
     as_pg "$bin/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --no-sync >/dev/null \
       || die "initdb failed in $dir"
   fi
+  # initdb trusts only loopback: add the listen address itself (a client on
+  # the same host connects from it) and CIDR.
+  local net
+  for net in "$addr/32" $cidr; do
+    grep -q "^host all all $net trust" "$dir/pg_hba.conf" || echo "host all all $net trust" >>"$dir/pg_hba.conf"
+  done
   as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 30 start \
-    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c max_connections=200 -c fsync=${PG_FSYNC:-on}" >/dev/null \
+    -o "-c listen_addresses=$addr -p $port -c unix_socket_directories='' -c max_connections=200 -c fsync=${PG_FSYNC:-on}" >/dev/null \
     || die "PostgreSQL did not start; see $dir/postgres.log"
-  wait_port 127.0.0.1 "$port" "PostgreSQL"
-  log "PostgreSQL up on 127.0.0.1:$port (data in $dir)"
+  wait_port "$addr" "$port" "PostgreSQL"
+  log "PostgreSQL up on $addr:$port (data in $dir)"
 }
 
 stop_postgres() {

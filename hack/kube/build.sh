@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane once per machine and prints the directory
 # that holds it:
-#   kubeplane   multi-call: etcd | apiserver | controller-manager | scheduler | kubectl | freeport
+#   kubeplane   multi-call: etcd | apiserver | controller-manager | scheduler | kubelet |
+#               proxy | kubectl | freeport (kubelet and kube-proxy: hack/kube/node.sh)
 #   kwok        fake nodes/pods (sigs.k8s.io/kwok, version pinned in go.mod)
 #   schemas/    kubeconform JSON schemas, generated from k8s.io/kubernetes' swagger.json
 #               and from the vendored CRDs in crds/

@@ -10,6 +10,14 @@
 # DIR defaults to $KUBE_RUN_DIR or <repo>/.data/kube. Logs: DIR/logs/*.log.
 # Binaries come from hack/kube/build.sh (built once per machine).
 # Identity: a static token in system:masters (DIR/tokens.csv, DIR/kubeconfig).
+#
+# For the real node (hack/kube/node.sh) two variables change the set-up:
+#   KUBE_NODE_IP=ADDR  the API server binds and advertises ADDR (an address on
+#                      an interface node.sh created) instead of 127.0.0.1, so
+#                      pods reach it through the `kubernetes` Service; a CA is
+#                      made for the front proxy (metrics-server's APIService)
+#                      and for the API server's client certificate to kubelets.
+#   KUBE_KWOK=0        no kwok and no fake node.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -79,6 +87,25 @@ need() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$2" >&2
 }
 
+# make_node_pki: one CA (DIR/pki/node-ca.*) signing the front-proxy client
+# certificate (the API server -> aggregated APIs such as metrics-server) and
+# the API server's client certificate to kubelets (logs, exec; O=system:masters).
+make_node_pki() {
+  local p=$dir/pki
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=webhook-ingestor-node-ca \
+    -keyout "$p/node-ca.key" -out "$p/node-ca.crt" 2>/dev/null
+  local name subj
+  for name in front-proxy-client apiserver-kubelet-client; do
+    subj=/CN=$name
+    [[ $name == apiserver-kubelet-client ]] && subj=/O=system:masters/CN=kube-apiserver-kubelet-client
+    openssl req -newkey rsa:2048 -nodes -subj "$subj" -keyout "$p/$name.key" -out "$p/$name.csr" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >"$p/$name.ext"
+    openssl x509 -req -in "$p/$name.csr" -CA "$p/node-ca.crt" -CAkey "$p/node-ca.key" -CAcreateserial \
+      -days 2 -extfile "$p/$name.ext" -out "$p/$name.crt" 2>/dev/null
+  done
+  chmod 600 "$p"/*.key
+}
+
 up() {
   need openssl openssl
   need curl curl
@@ -101,6 +128,27 @@ up() {
   mapfile -t ports < <("$kp" freeport 4)
   etcd_port=${ports[0]} peer_port=${ports[1]} api_port=${ports[2]} kwok_port=${ports[3]}
 
+  local addr=${KUBE_NODE_IP:-127.0.0.1} node_flags=()
+  if [[ -n ${KUBE_NODE_IP:-} ]]; then
+    make_node_pki
+    node_flags=(
+      --endpoint-reconciler-type lease
+      --enable-aggregator-routing=true
+      --requestheader-client-ca-file "$dir/pki/node-ca.crt"
+      --requestheader-allowed-names front-proxy-client
+      --requestheader-extra-headers-prefix X-Remote-Extra-
+      --requestheader-group-headers X-Remote-Group
+      --requestheader-username-headers X-Remote-User
+      --proxy-client-cert-file "$dir/pki/front-proxy-client.crt"
+      --proxy-client-key-file "$dir/pki/front-proxy-client.key"
+      --kubelet-client-certificate "$dir/pki/apiserver-kubelet-client.crt"
+      --kubelet-client-key "$dir/pki/apiserver-kubelet-client.key"
+      --kubelet-preferred-address-types "InternalIP,Hostname"
+    )
+  else
+    node_flags=(--endpoint-reconciler-type none)
+  fi
+
   local admin_token
   admin_token=$(openssl rand -hex 24)
   printf '%s,admin,admin,"system:masters"\n' "$admin_token" >"$dir/tokens.csv"
@@ -113,8 +161,8 @@ up() {
 
   start kube-apiserver "$kp" apiserver \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --secure-port "$api_port" \
-    --advertise-address 127.0.0.1 --endpoint-reconciler-type none \
+    --bind-address "$addr" --secure-port "$api_port" \
+    --advertise-address "$addr" "${node_flags[@]}" \
     --cert-dir "$dir/pki" \
     --service-cluster-ip-range 10.96.0.0/16 \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
@@ -124,7 +172,7 @@ up() {
     --authorization-mode Node,RBAC \
     --enable-priority-and-fairness=false \
     --profiling=false
-  wait_for kube-apiserver 90 curl -fsSk -H "Authorization: Bearer $admin_token" "https://127.0.0.1:$api_port/readyz"
+  wait_for kube-apiserver 90 curl -fsSk -H "Authorization: Bearer $admin_token" "https://$addr:$api_port/readyz"
 
   # The serving cert is self-signed: apiserver.crt holds the cert, then its CA.
   awk '/BEGIN CERTIFICATE/{n++} n==2' "$dir/pki/apiserver.crt" >"$dir/pki/ca.crt"
@@ -134,7 +182,7 @@ kind: Config
 clusters:
 - name: local
   cluster:
-    server: https://127.0.0.1:$api_port
+    server: https://$addr:$api_port
     certificate-authority-data: $(base64 -w0 "$dir/pki/ca.crt")
 users:
 - name: admin
@@ -158,6 +206,13 @@ EOF
     --node-monitor-grace-period 5m
   start kube-scheduler "$kp" scheduler \
     --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0
+  if [[ ${KUBE_KWOK:-1} == 0 ]]; then
+    wait_for "default ServiceAccount" 60 "$kp" kubectl --kubeconfig "$dir/kubeconfig" get serviceaccount default -n default
+    trap - ERR
+    log "up in $((SECONDS - t0)) s: https://$addr:$api_port, no nodes yet (logs in $dir/logs)"
+    print_env
+    return 0
+  fi
   start kwok "$bin/kwok" \
     --kubeconfig "$dir/kubeconfig" --config "$here/kwok-stages.yaml" \
     --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
@@ -186,7 +241,7 @@ EOF
   # Pods are rejected until the namespace's default ServiceAccount exists.
   wait_for "default ServiceAccount" 60 "${kubectl[@]}" get serviceaccount default -n default
   trap - ERR
-  log "up in $((SECONDS - t0)) s: https://127.0.0.1:$api_port (logs in $dir/logs)"
+  log "up in $((SECONDS - t0)) s: https://$addr:$api_port (logs in $dir/logs)"
   print_env
 }
 

@@ -28,7 +28,7 @@ compose-up: ## docker compose up --build: Redis, PostgreSQL, migrations, worker,
 compose-down: ## docker compose down (data stays in ./.docker)
 	$(DOCKER) compose down
 
-kind-up: ## kind cluster "webhook-ingestor" + local registry (localhost:5001) + ingress-nginx + metrics-server
+kind-up: ## kind cluster "webhook-ingestor" + local registry (localhost:5001) + Gateway API CRDs + Traefik (the Gateway) + metrics-server
 	hack/kind.sh up
 
 kind-down: ## delete the kind cluster and its registry

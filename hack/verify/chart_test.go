@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	psaapi "k8s.io/pod-security-admission/api"
 	psapolicy "k8s.io/pod-security-admission/policy"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // TestChartLint runs `helm lint --strict` (which also applies
@@ -111,6 +112,77 @@ func TestChartRender(t *testing.T) {
 			checkPodSecurity(t, r)
 			checkMigrationJob(t, name, r, dev)
 		})
+	}
+}
+
+// TestChartHTTPRoute: httpRoute.enabled renders a Gateway API HTTPRoute that
+// strictly decodes into sigs.k8s.io/gateway-api's v1 type, attaches to the
+// given Gateway listener and sends the webhook and health paths to the
+// ingress Service's port; the defaults render none.
+func TestChartHTTPRoute(t *testing.T) {
+	if n := len(find[*gatewayv1.HTTPRoute](render(t, "").all)); n != 0 {
+		t.Fatalf("defaults render %d HTTPRoutes, want none", n)
+	}
+	out, err := template(t, "",
+		"--set", "httpRoute.enabled=true",
+		"--set", "httpRoute.parentRefs[0].name=entry",
+		"--set", "httpRoute.parentRefs[0].namespace=gateway-system",
+		"--set", "httpRoute.parentRefs[0].sectionName=web",
+		"--set", "httpRoute.hostnames[0]=webhooks.example.com",
+		"--set", "httpRoute.timeouts.request=10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeAll(t, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := find[*gatewayv1.HTTPRoute](objs)
+	route, ok := routes[fullname]
+	if !ok || len(routes) != 1 {
+		t.Fatalf("want one HTTPRoute %q, got %v", fullname, sortedKeys(routes))
+	}
+	services := find[*corev1.Service](objs)
+	if len(route.Spec.ParentRefs) != 1 {
+		t.Fatalf("parentRefs = %+v", route.Spec.ParentRefs)
+	}
+	pr := route.Spec.ParentRefs[0]
+	if pr.Name != "entry" || pr.Namespace == nil || *pr.Namespace != "gateway-system" || pr.SectionName == nil || *pr.SectionName != "web" {
+		t.Errorf("parentRef = %+v, want entry/gateway-system listener web", pr)
+	}
+	if len(route.Spec.Hostnames) != 1 || route.Spec.Hostnames[0] != "webhooks.example.com" {
+		t.Errorf("hostnames = %v", route.Spec.Hostnames)
+	}
+	if len(route.Spec.Rules) != 1 {
+		t.Fatalf("rules = %+v", route.Spec.Rules)
+	}
+	rule := route.Spec.Rules[0]
+	paths := map[string]gatewayv1.PathMatchType{}
+	for _, m := range rule.Matches {
+		if m.Path != nil && m.Path.Value != nil && m.Path.Type != nil {
+			paths[*m.Path.Value] = *m.Path.Type
+		}
+	}
+	if paths["/webhooks"] != gatewayv1.PathMatchPathPrefix || paths["/health"] != gatewayv1.PathMatchExact {
+		t.Errorf("matches = %v, want /webhooks PathPrefix and /health Exact", paths)
+	}
+	if rule.Timeouts == nil || rule.Timeouts.Request == nil || *rule.Timeouts.Request != "10s" {
+		t.Errorf("timeouts = %+v, want request 10s", rule.Timeouts)
+	}
+	if len(rule.BackendRefs) != 1 {
+		t.Fatalf("backendRefs = %+v", rule.BackendRefs)
+	}
+	be := rule.BackendRefs[0]
+	svc, ok := services[string(be.Name)]
+	if !ok {
+		t.Fatalf("HTTPRoute routes to missing Service %s", be.Name)
+	}
+	var found bool
+	for _, sp := range svc.Spec.Ports {
+		found = found || (sp.Name == "http" && be.Port != nil && sp.Port == *be.Port)
+	}
+	if !found {
+		t.Errorf("HTTPRoute routes to port %v, not the http port of Service %s", be.Port, svc.Name)
 	}
 }
 
@@ -213,6 +285,8 @@ func TestChartRejects(t *testing.T) {
 		"keda fallback above max":  {[]string{"--set", "keda.enabled=true,keda.fallback.replicas=50"}, "fallback.replicas"},
 		"no database url":          {[]string{"--set", "secrets.databaseURL="}, "databaseURL"},
 		"unsigned from anyone":     {[]string{"--set", "config.acceptUnsignedFromAnyone=false"}, "acceptUnsignedFromAnyone"},
+		"httpRoute no parentRefs":  {[]string{"--set", "httpRoute.enabled=true"}, "httpRoute.parentRefs"},
+		"httpRoute bad parentRef":  {[]string{"--set", "httpRoute.enabled=true", "--set", "httpRoute.parentRefs[0].nam=entry"}, "parentRefs"},
 	}
 	for _, name := range sortedKeys(cases) {
 		c := cases[name]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -122,13 +123,21 @@ func TestK8sDev(t *testing.T) {
 // TestK8sAddons: the cluster add-ons reference pinned upstream releases.
 func TestK8sAddons(t *testing.T) {
 	for dir, want := range map[string]string{
-		"ingress-nginx":  "/controller-v",
+		"gateway":        "/gateway-api/releases/download/v",
 		"metrics-server": "/releases/download/v",
 	} {
 		k := readKustomization(t, filepath.Join(repoRoot(t), "k8s", dir))
-		if len(k.Resources) != 1 || !strings.Contains(k.Resources[0], want) {
-			t.Errorf("k8s/%s: resources %v, want one pinned release (%s...)", dir, k.Resources, want)
+		if len(k.Resources) == 0 || !strings.Contains(k.Resources[0], want) {
+			t.Errorf("k8s/%s: resources %v, want a pinned release first (%s...)", dir, k.Resources, want)
 		}
+	}
+	// The Gateway's implementation is pinned by tag, not "latest".
+	gw, err := os.ReadFile(filepath.Join(repoRoot(t), "k8s", "gateway", "traefik.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`image: traefik:v3\.\d+\.\d+\n`).Match(gw) {
+		t.Error("k8s/gateway/traefik.yaml: want a pinned traefik:v3.x.y image")
 	}
 	ms := readKustomization(t, filepath.Join(repoRoot(t), "k8s", "metrics-server"))
 	patched, _ := yaml.Marshal(ms.Patches)

@@ -51,7 +51,7 @@ func TestKindConfig(t *testing.T) {
 		}
 	}
 	if ingressReady != 1 {
-		t.Errorf("%d ingress-ready nodes, want 1 (ingress-nginx's kind manifest selects it)", ingressReady)
+		t.Errorf("%d ingress-ready nodes, want 1 (k8s/gateway's Traefik selects it)", ingressReady)
 	}
 	var registry bool
 	for _, p := range c.ContainerdConfigPatches {

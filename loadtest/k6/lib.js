@@ -4,7 +4,7 @@ import http from 'k6/http';
 import { check } from 'k6';
 
 // TARGET_URL is the ingress base URL: the local `make run` stack by default,
-// http://localhost (port 80, mapped to ingress-nginx) on the kind cluster; see
+// http://localhost (port 80, mapped to the Traefik Gateway) on the kind cluster; see
 // loadtest/README.md.
 export const TARGET_URL = (__ENV.TARGET_URL || 'http://localhost:8080').replace(/\/+$/, '');
 export const PROVIDER = __ENV.PROVIDER || 'loadtest';

@@ -4,10 +4,12 @@
 //
 //	kubeplane etcd --data-dir DIR --listen-client-urls URL --listen-peer-urls URL
 //	kubeplane apiserver|controller-manager|scheduler|kubectl [their usual flags]
+//	kubeplane kubelet|proxy [their usual flags]  (the real node: hack/kube/node.sh)
 //	kubeplane freeport N   (prints N free 127.0.0.1 TCP ports)
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -22,12 +24,14 @@ import (
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: kubeplane etcd|apiserver|controller-manager|scheduler|kubectl|freeport [args]")
+		fmt.Fprintln(os.Stderr, "usage: kubeplane etcd|apiserver|controller-manager|scheduler|kubelet|proxy|kubectl|freeport [args]")
 		os.Exit(2)
 	}
 	name, args := os.Args[1], os.Args[2:]
@@ -42,6 +46,10 @@ func main() {
 		os.Exit(cli.Run(controllermanager.NewControllerManagerCommand()))
 	case "scheduler", "kube-scheduler":
 		os.Exit(cli.Run(scheduler.NewSchedulerCommand()))
+	case "kubelet":
+		os.Exit(cli.Run(kubelet.NewKubeletCommand(context.Background())))
+	case "proxy", "kube-proxy":
+		os.Exit(cli.Run(proxy.NewProxyCommand()))
 	case "kubectl":
 		if err := cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()); err != nil {
 			kubectlutil.CheckErr(err)
