@@ -128,7 +128,7 @@ down() {
   for c in INPUT OUTPUT; do
     while iptables -D "$c" -j KUBE-FIREWALL 2>/dev/null; do :; done
   done
-  iptables -F KUBE-FIREWALL 2>/dev/null && iptables -X KUBE-FIREWALL 2>/dev/null || true
+  if iptables -F KUBE-FIREWALL 2>/dev/null; then iptables -X KUBE-FIREWALL 2>/dev/null || true; fi
   stop_pid_file containerd
   # Shims that survived containerd (re-parented to init): containerd records
   # each one's PID in its state directory.
