@@ -26,29 +26,8 @@ cmd=${1:-}
 dir=${2:-${KUBE_RUN_DIR:-$repo/.data/kube}}
 
 log() { echo "cluster.sh: $*" >&2; }
-
-# wait_for DESC SECONDS COMMAND...: retry COMMAND every 0.2 s.
-wait_for() {
-  local desc=$1 secs=$2
-  shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then
-      log "$desc not ready after ${secs}s; last log lines:"
-      tail -n 30 "$dir"/logs/*.log >&2 || true
-      return 1
-    fi
-    sleep 0.2
-  done
-}
-
-# start NAME COMMAND...: run detached (own session), record the PID.
-start() {
-  local name=$1
-  shift
-  setsid "$@" >"$dir/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$dir/pids/$name"
-}
+# shellcheck source=hack/kube/procs.sh
+source "$here/procs.sh"
 
 print_env() {
   echo "export KUBECONFIG=$dir/kubeconfig"
@@ -58,16 +37,9 @@ print_env() {
 # stop_all: stop what `up` started, by PID, newest first; keeps DIR (logs).
 stop_all() {
   [[ -d $dir/pids ]] || return 0
-  local name pid
+  local name
   for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    [[ -f $dir/pids/$name ]] || continue
-    pid=$(cat "$dir/pids/$name")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -0 "$pid" 2>/dev/null && { log "$name ($pid) ignored SIGTERM; killing"; kill -KILL "$pid" 2>/dev/null || true; }
-    fi
-    rm -f "$dir/pids/$name"
+    stop_pid_file "$name"
   done
 }
 

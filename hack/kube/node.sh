@@ -39,39 +39,8 @@ FW_COMMENT=webhook-ingestor-node
 # shellcheck source=hack/lib.sh
 source "$repo/hack/lib.sh"
 log() { echo "node.sh: $*" >&2; }
-
-wait_for() {
-  local desc=$1 secs=$2
-  shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then
-      log "$desc not ready after ${secs}s; last log lines:"
-      tail -n 30 "$dir"/logs/*.log >&2 || true
-      return 1
-    fi
-    sleep 0.5
-  done
-}
-
-start() {
-  local name=$1
-  shift
-  setsid "$@" >"$dir/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$dir/pids/$name"
-}
-
-stop_pid_file() {
-  local name=$1 pid
-  [[ -f $dir/pids/$name ]] || return 0
-  pid=$(cat "$dir/pids/$name")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$pid" 2>/dev/null && { log "$name ($pid) ignored SIGTERM; killing"; kill -KILL "$pid" 2>/dev/null || true; }
-  fi
-  rm -f "$dir/pids/$name"
-}
+# shellcheck source=hack/kube/procs.sh
+source "$here/procs.sh"
 
 kubectl() { "$(cat "$dir/bin-dir")/kubeplane" kubectl --kubeconfig "$dir/kube/kubeconfig" "$@"; }
 ctr_() { ctr --address "$dir/containerd/containerd.sock" -n k8s.io "$@"; }
